@@ -1,0 +1,110 @@
+"""The `gogs-scim` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from gogs_scim.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="SCIM 2.0 bridge that makes a Gogs server follow an identity provider.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+class _State:
+    config: Path | None = None
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (default: $GOGS_SCIM_CONFIG). GOGS_SCIM_* variables override it.",
+        show_default=False,
+    ),
+]
+
+
+@app.callback()
+def _main(config: ConfigOption = None) -> None:
+    _State.config = config
+
+
+def settings_or_exit(config: Path | None = None) -> Settings:
+    """Settings, or exit 2 with the one line saying which setting is wrong."""
+    try:
+        return load_settings(config or _State.config)
+    except ConfigError as exc:
+        err.print(f"gogs-scim: configuration error: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def serve_bridge(settings: Settings, host: str, port: int) -> None:
+    """Run the API and the converge worker until SIGINT/SIGTERM."""
+    from gogs_scim.bootstrap import build_bridge
+
+    try:
+        if not settings.scim.all_tokens():
+            raise ConfigError(
+                "scim.tokens is empty: add [[scim.tokens]] name/token to the config file "
+                "or set GOGS_SCIM_SCIM_TOKEN"
+            )
+        bridge = build_bridge(settings)
+    except ConfigError as exc:
+        err.print(f"gogs-scim: configuration error: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    bridge.worker.start()
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                bridge.app, host=host, port=port, log_level="info", access_log=False, lifespan="off"
+            )
+        )
+        server.run()
+    finally:
+        bridge.close()
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (server.port).")] = None,
+) -> None:
+    """Serve SCIM for the configured Gogs: the production entry point."""
+    settings = settings_or_exit(config)
+    serve_bridge(settings, host or settings.server.host, port or settings.server.port)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the SCIM service (0 = any free).")] = 8080,
+    info_file: Annotated[
+        Path | None, typer.Option("--info-file", help="Write the demo's details here as JSON.")
+    ] = None,
+) -> None:
+    """Start a throwaway Gogs and the bridge in front of it, until Ctrl-C or SIGTERM."""
+    from gogs_scim.demo import run_demo
+
+    raise typer.Exit(run_demo(port=port, info_file=info_file))
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    app()

@@ -1,0 +1,1 @@
+"""Gogs side of the bridge: the API client, a throwaway real Gogs, converge."""

@@ -1,0 +1,157 @@
+"""Converging one user: read Gogs, compare with what the IdP asked, make the few calls needed.
+
+Level-triggered and idempotent: the same function serves the inline apply right
+after a request, the retry after a Gogs outage and the scheduled repair. It never
+reads the request that caused it, only the stored desired state.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from gogs_scim.gogs.client import GogsClient, GogsRejected, GogsUser
+from gogs_scim.provisioning.accounts import DesiredAccount, desired_account
+from gogs_scim.store.users import UserRecord
+
+AdoptionPolicy = Literal["refuse", "match-email", "login"]
+
+
+def random_password() -> str:
+    """A password nobody knows: 48 URL-safe characters (Gogs allows up to 255)."""
+    return secrets.token_urlsafe(36)
+
+
+@dataclass(frozen=True)
+class GogsCall:
+    """One change made in Gogs, for the audit trail (never carries a secret)."""
+
+    action: str
+    target: str
+
+
+@dataclass(frozen=True)
+class UserConvergeResult:
+    """Where the user stands in Gogs after a converge."""
+
+    gogs_user_id: int | None
+    adopted: bool
+    revoked_at: datetime | None
+    calls: tuple[GogsCall, ...] = field(default=())
+
+
+class AccountConflict(Exception):
+    """Gogs holds the login or email for an account the bridge may not take over."""
+
+
+class UserConverger:
+    def __init__(
+        self,
+        client: GogsClient,
+        *,
+        adoption: AdoptionPolicy,
+        protected_logins: frozenset[str],
+    ) -> None:
+        self._client = client
+        self._adoption = adoption
+        # Accounts never touched through SCIM: the bridge's own admin above all.
+        self._protected = frozenset(login.lower() for login in protected_logins)
+
+    def converge(self, user: UserRecord, password: str | None = None) -> UserConvergeResult:
+        """Make the Gogs account of `user` match it; `password` is the IdP's, if any.
+
+        Raises AccountConflict, GogsRejected (Gogs refused a value) or GogsUnreachable.
+        """
+        if user.gogs_login.lower() in self._protected:
+            raise AccountConflict(
+                f"Gogs account {user.gogs_login!r} is the bridge's own and is never "
+                "managed through SCIM"
+            )
+        desired = desired_account(user.document, user.gogs_login)
+        wants_access = user.active and user.deleted_at is None
+        existing = self._client.get_user(user.gogs_login)
+        calls: list[GogsCall] = []
+
+        if existing is None:
+            if not wants_access:
+                # No account means no way in: nothing to revoke.
+                return UserConvergeResult(user.gogs_user_id, user.gogs_adopted, user.revoked_at)
+            created = self._create(desired, password)
+            calls.append(GogsCall("create_user", created.login))
+            return UserConvergeResult(created.id, False, None, tuple(calls))
+
+        adopted = user.gogs_adopted
+        if user.gogs_user_id is None:
+            self._check_adoption(existing, desired)
+            adopted = True
+            calls.append(GogsCall("adopt_user", existing.login))
+        elif existing.id != user.gogs_user_id:
+            raise AccountConflict(
+                f"Gogs account {existing.login!r} is not the one the bridge created "
+                f"(id {existing.id}, expected {user.gogs_user_id}); it was replaced by hand"
+            )
+
+        revoked_at = user.revoked_at
+        new_password: str | None = None
+        if not wants_access and revoked_at is None:
+            # Deactivation: a password nobody knows, which also voids remember-me
+            # cookies (Gogs renews `rands`). What else is revoked is deprovisioning's.
+            new_password = random_password()
+            revoked_at = datetime.now(UTC)
+        elif wants_access and revoked_at is not None:
+            # Reactivation: a fresh password, never the one from before.
+            new_password = password or random_password()
+            revoked_at = None
+        elif wants_access and password is not None:
+            new_password = password
+
+        if new_password is not None or _differs(existing, desired) or user.sync_state != "synced":
+            self._client.edit_user(
+                existing.login,
+                email=desired.email,
+                full_name=desired.full_name,
+                website=desired.website,
+                location=desired.location,
+                password=new_password,
+            )
+            action = "scramble_password" if not wants_access else "edit_user"
+            calls.append(GogsCall(action, existing.login))
+        return UserConvergeResult(existing.id, adopted, revoked_at, tuple(calls))
+
+    def _create(self, desired: DesiredAccount, password: str | None) -> GogsUser:
+        try:
+            return self._client.create_user(
+                login=desired.login,
+                email=desired.email,
+                full_name=desired.full_name,
+                password=password or random_password(),
+            )
+        except GogsRejected as exc:
+            message = exc.message.lower()
+            if "email" in message and ("used" in message or "exist" in message):
+                raise AccountConflict(
+                    f"email {desired.email!r} is already used by another Gogs account"
+                ) from exc
+            if "already exists" in message or "name has been" in message:
+                raise AccountConflict(
+                    f"Gogs login {desired.login!r} was taken while the user was being created"
+                ) from exc
+            raise
+
+    def _check_adoption(self, existing: GogsUser, desired: DesiredAccount) -> None:
+        if self._adoption == "login":
+            return
+        if self._adoption == "match-email" and existing.email.lower() == desired.email:
+            return
+        why = {
+            "refuse": "adoption of existing accounts is off (provisioning.adoption = refuse)",
+            "match-email": f"its email is not {desired.email!r} "
+            "(provisioning.adoption = match-email)",
+        }[self._adoption]
+        raise AccountConflict(f"Gogs account {existing.login!r} already exists and {why}")
+
+
+def _differs(existing: GogsUser, desired: DesiredAccount) -> bool:
+    return existing.email.lower() != desired.email or existing.full_name != desired.full_name

@@ -1,0 +1,148 @@
+"""The store's schema: what the IdP asked for, and how far Gogs has followed.
+
+One schema for SQLite and PostgreSQL; Alembic migrations (store/migrations) create it.
+SCIM ids are ours (UUID strings), so a resource exists before Gogs has it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A SCIM User as the IdP last described it. `document` holds the canonical SCIM JSON
+# without `id`, `meta` and `password` (those come from columns or are never kept).
+# The indexed columns serve the filters IdPs send on every sync (userName, externalId).
+users = Table(
+    "scim_users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_name", String(255), nullable=False),
+    # lower(userName); NULL once the user is deleted, so the name is free again.
+    Column("user_name_folded", String(255), nullable=True, unique=True),
+    Column("external_id", String(255), nullable=True, index=True),
+    Column("display_name", String(255), nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # SCIM DELETE hides the resource at once; the row stays until Gogs has followed.
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    # The Gogs side: assigned once, kept across renames in the IdP.
+    Column("gogs_login", String(40), nullable=True),
+    Column("gogs_login_folded", String(40), nullable=True, unique=True),
+    Column("gogs_user_id", Integer, nullable=True),
+    Column("gogs_adopted", Boolean, nullable=False, default=False),
+    Column("sync_state", String(16), nullable=False),
+    Column("sync_error", Text, nullable=True),
+    # When the Gogs password was scrambled for a deactivation; NULL while active.
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+groups = Table(
+    "scim_groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("display_name", String(255), nullable=False),
+    Column("display_name_folded", String(255), nullable=False, index=True),
+    Column("external_id", String(255), nullable=True, index=True),
+    Column("document", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    Column("sync_state", String(16), nullable=False),
+    Column("sync_error", Text, nullable=True),
+)
+
+# Group membership is relational so that a 20,000-member group is never one JSON blob
+# that must be rewritten for one PATCH, nor read to answer excludedAttributes=members.
+group_members = Table(
+    "scim_group_members",
+    metadata,
+    Column(
+        "group_id", String(36), ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "user_id", String(36), ForeignKey("scim_users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("display", String(255), nullable=True),
+    Index("ix_scim_group_members_user_id", "user_id"),
+)
+
+# Every attribute value of every resource, flattened, so that any filter term becomes
+# an indexed lookup rather than a scan of JSON documents. `item` numbers the elements
+# of a multi-valued attribute, which correlates `emails[type eq "work" and value co "x"]`.
+attribute_values = Table(
+    "scim_attribute_values",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("resource_type", String(16), nullable=False),
+    Column("resource_id", String(36), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("item", Integer, nullable=False),
+    Column("value_exact", String(1024), nullable=True),
+    Column("value_folded", String(1024), nullable=True),
+    Column("value_number", Float, nullable=True),
+    Index("ix_scim_attribute_values_lookup", "resource_type", "path", "value_folded"),
+    Index("ix_scim_attribute_values_exact", "resource_type", "path", "value_exact"),
+    Index("ix_scim_attribute_values_resource", "resource_id", "path", "item"),
+)
+
+# The outbox: "make Gogs match resource X". One row per resource (coalesced), claimed by
+# one worker at a time (FOR UPDATE SKIP LOCKED on PostgreSQL), retried with backoff.
+converge_jobs = Table(
+    "converge_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("resource_type", String(16), nullable=False),
+    Column("resource_id", String(36), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("resource_type", "resource_id"),
+)
+
+# The audit trail: append-only; `hash` chains each record to the one before it.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("actor", String(255), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("resource_type", String(16), nullable=True),
+    Column("resource_id", String(36), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_resource", "resource_type", "resource_id"),
+)

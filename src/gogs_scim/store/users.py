@@ -1,0 +1,215 @@
+"""Reading and writing SCIM users in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gogs_scim.store.tables import attribute_values, users
+
+USER_RESOURCE_TYPE = "User"
+
+# Where a user stands with Gogs.
+SYNC_PENDING = "pending"
+SYNC_SYNCED = "synced"
+SYNC_ERROR = "error"
+
+
+class DuplicateUserName(Exception):
+    """Another live user already has this userName (compared case-insensitively)."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    user_name: str
+    external_id: str | None
+    display_name: str | None
+    active: bool
+    document: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    gogs_login: str
+    gogs_user_id: int | None = None
+    gogs_adopted: bool = False
+    sync_state: str = SYNC_PENDING
+    sync_error: str | None = None
+    deleted_at: datetime | None = None
+    # When the Gogs password was last scrambled because the user was deactivated;
+    # None while the user is active (or the scramble has not happened yet).
+    revoked_at: datetime | None = None
+
+    def with_changes(self, **changes: Any) -> UserRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    path: str
+    item: int
+    value_exact: str | None
+    value_folded: str | None
+    value_number: float | None
+
+
+def _record(row: Any) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        user_name=row.user_name,
+        external_id=row.external_id,
+        display_name=row.display_name,
+        active=bool(row.active),
+        document=dict(row.document),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        gogs_login=row.gogs_login,
+        gogs_user_id=row.gogs_user_id,
+        gogs_adopted=bool(row.gogs_adopted),
+        sync_state=row.sync_state,
+        sync_error=row.sync_error,
+        deleted_at=row.deleted_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _values(record: UserRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "user_name": record.user_name,
+        "user_name_folded": record.user_name.lower() if record.deleted_at is None else None,
+        "external_id": record.external_id,
+        "display_name": record.display_name,
+        "active": record.active,
+        "document": record.document,
+        "version": record.version,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "deleted_at": record.deleted_at,
+        "gogs_login": record.gogs_login,
+        "gogs_login_folded": record.gogs_login.lower(),
+        "gogs_user_id": record.gogs_user_id,
+        "gogs_adopted": record.gogs_adopted,
+        "sync_state": record.sync_state,
+        "sync_error": record.sync_error,
+        "revoked_at": record.revoked_at,
+    }
+
+
+def _write_index(conn: Connection, user_id: str, index: Sequence[IndexRow]) -> None:
+    conn.execute(
+        delete(attribute_values).where(
+            attribute_values.c.resource_type == USER_RESOURCE_TYPE,
+            attribute_values.c.resource_id == user_id,
+        )
+    )
+    if index:
+        conn.execute(
+            insert(attribute_values),
+            [
+                {
+                    "resource_type": USER_RESOURCE_TYPE,
+                    "resource_id": user_id,
+                    "path": row.path,
+                    "item": row.item,
+                    "value_exact": row.value_exact,
+                    "value_folded": row.value_folded,
+                    "value_number": row.value_number,
+                }
+                for row in index
+            ],
+        )
+
+
+def insert_user(conn: Connection, record: UserRecord, index: Sequence[IndexRow]) -> None:
+    """Add a user; DuplicateUserName if a live user already has the userName."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(users).values(**_values(record)))
+    except IntegrityError as exc:
+        raise DuplicateUserName(record.user_name) from exc
+    _write_index(conn, record.id, index)
+
+
+def update_user(conn: Connection, record: UserRecord, index: Sequence[IndexRow] | None) -> None:
+    """Write `record` over the stored row; the index is rewritten when given."""
+    try:
+        with conn.begin_nested():
+            conn.execute(update(users).where(users.c.id == record.id).values(**_values(record)))
+    except IntegrityError as exc:
+        raise DuplicateUserName(record.user_name) from exc
+    if index is not None:
+        _write_index(conn, record.id, index)
+
+
+def set_sync_state(
+    conn: Connection,
+    user_id: str,
+    *,
+    sync_state: str,
+    sync_error: str | None,
+    **gogs_fields: Any,
+) -> None:
+    """Record how far Gogs has followed, without touching what the IdP asked for."""
+    conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(sync_state=sync_state, sync_error=sync_error, **gogs_fields)
+    )
+
+
+def get_user(
+    conn: Connection, user_id: str, *, include_deleted: bool = False, for_update: bool = False
+) -> UserRecord | None:
+    query = select(users).where(users.c.id == user_id)
+    if not include_deleted:
+        query = query.where(users.c.deleted_at.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _record(row) if row is not None else None
+
+
+def purge_user(conn: Connection, user_id: str) -> None:
+    """Remove every trace of a user that never reached Gogs (a refused create)."""
+    conn.execute(
+        delete(attribute_values).where(
+            attribute_values.c.resource_type == USER_RESOURCE_TYPE,
+            attribute_values.c.resource_id == user_id,
+        )
+    )
+    conn.execute(delete(users).where(users.c.id == user_id))
+
+
+def login_taken(conn: Connection, folded_login: str) -> bool:
+    """Whether any user, live or deleted, was assigned this login."""
+    query = select(users.c.id).where(users.c.gogs_login_folded == folded_login).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def search_users(
+    conn: Connection,
+    where: ColumnElement[bool] | None,
+    order_by: ColumnElement[Any] | None,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[UserRecord]]:
+    """One page of live users matching `where`, and the exact total."""
+    live = users.c.deleted_at.is_(None)
+    condition = live if where is None else live & where
+    total = conn.execute(select(func.count()).select_from(users).where(condition)).scalar_one()
+    if limit <= 0:
+        return total, []
+    query = select(users).where(condition)
+    if order_by is not None:
+        query = query.order_by(order_by.desc() if descending else order_by.asc())
+    # The id makes the order total, so pages never repeat or skip a row.
+    query = query.order_by(users.c.created_at, users.c.id).offset(offset).limit(limit)
+    return total, [_record(row) for row in conn.execute(query)]

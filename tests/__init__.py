@@ -1,0 +1,1 @@
+"""gogs-scim test suite."""

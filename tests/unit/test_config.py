@@ -1,0 +1,125 @@
+"""Configuration: TOML plus GOGS_SCIM_* variables, with one clear line per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gogs_scim.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gogs-scim.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_need_no_file() -> None:
+    settings = load_settings(None, environ={})
+    assert settings.database.url == "sqlite:///gogs-scim.db"
+    assert settings.server.port == 8080
+    assert settings.mappings == ()
+
+
+def test_file_then_environment_wins(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[gogs]\nurl = "http://file:3000"\nadmin_token = "from-file"\n'
+        '[server]\nport = 9000\n',
+    )
+    settings = load_settings(path, environ={"GOGS_SCIM_GOGS_URL": "http://env:3000"})
+    assert settings.gogs.url == "http://env:3000"
+    assert settings.server.port == 9000
+    assert settings.require_gogs() == ("http://env:3000", "from-file")
+
+
+def test_config_file_from_environment_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nport = 9100\n')
+    settings = load_settings(None, environ={"GOGS_SCIM_CONFIG": str(path)})
+    assert settings.server.port == 9100
+    assert settings.config_file == path.resolve()
+
+
+def test_admin_token_from_file_is_reread(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("first\n")
+    path = write(tmp_path, f'[gogs]\nurl = "http://g"\nadmin_token_file = "{token_file}"\n')
+    settings = load_settings(path, environ={})
+    assert settings.require_gogs()[1] == "first"
+    token_file.write_text("second\n")
+    assert settings.require_gogs()[1] == "second"
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        ({}, "gogs.url is not set"),
+        ({"GOGS_SCIM_GOGS_URL": "http://g"}, "gogs.admin_token is not set"),
+    ],
+)
+def test_missing_gogs_settings_are_named(environ: dict[str, str], fragment: str) -> None:
+    settings = load_settings(None, environ=environ)
+    with pytest.raises(ConfigError, match=fragment):
+        settings.require_gogs()
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "fragment"),
+    [
+        ("[server]\nport = 99999\n", {}, "server.port"),
+        ("[server]\nprot = 1\n", {}, "server.prot"),
+        ("[server\n", {}, "not valid TOML"),
+        ("", {"GOGS_SCIM_NOPE": "1"}, "GOGS_SCIM_NOPE: not a known setting"),
+        ("", {"GOGS_SCIM_SERVER_PORT": "abc"}, "server.port"),
+        ('[provisioning]\nadoption = "yes"\n', {}, "provisioning.adoption"),
+    ],
+)
+def test_wrong_settings_are_one_line_naming_them(
+    tmp_path: Path, text: str, environ: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), environ=environ)
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_mappings_shape_and_ambiguity(tmp_path: Path) -> None:
+    ok = write(
+        tmp_path,
+        '[[mappings]]\ngroup = "Eng"\norg = "acme"\nteam = "dev"\npermission = "write"\n'
+        '[[mappings]]\ngroup = "Ops"\nmatch = "externalId"\norg = "acme"\nteam = "dev"\n'
+        'permission = "write"\nexclusive = false\n',
+    )
+    settings = load_settings(ok, environ={})
+    assert [m.group for m in settings.mappings] == ["Eng", "Ops"]
+    assert settings.mappings[1].match == "externalId"
+    clash = write(
+        tmp_path,
+        '[[mappings]]\ngroup = "Eng"\norg = "acme"\nteam = "dev"\npermission = "write"\n'
+        '[[mappings]]\ngroup = "Ops"\norg = "acme"\nteam = "Dev"\npermission = "admin"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(clash, environ={})
+    assert "'Eng'" in str(caught.value) and "'Ops'" in str(caught.value)
+
+
+def test_owners_team_needs_explicit_consent(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[mappings]]\ngroup = "Eng"\norg = "acme"\nteam = "Owners"\n')
+    with pytest.raises(ConfigError, match="allow_owners"):
+        load_settings(path, environ={})
+
+
+def test_secrets_do_not_show_in_repr(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[gogs]\nadmin_token = "supersecret-admin"\n'
+        '[[scim.tokens]]\nname = "okta"\ntoken = "supersecret-scim-token"\n',
+    )
+    settings = load_settings(path, environ={})
+    assert "supersecret" not in repr(settings)
