@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import uuid
@@ -18,7 +19,7 @@ from gogs_scim.gogs.client import (
     GogsUnreachable,
     GogsUser,
 )
-from gogs_scim.gogs.sandbox import RunningGogs
+from gogs_scim.gogs.sandbox import GogsSandbox, RunningGogs
 
 pytestmark = pytest.mark.gogs
 
@@ -219,3 +220,34 @@ def test_calls_are_counted_and_reported(gogs: RunningGogs) -> None:
     assert seen[0] == ("GET", "/user", 200)
     assert seen[1][0] == "GET"
     assert seen[1][2] == 404
+
+
+def test_removing_the_last_owner_is_rejected(gogs: RunningGogs, gogs_client: GogsClient) -> None:
+    org = gogs_client.create_org(gogs.admin_user, _name("org"))
+    owners = next(t for t in gogs_client.list_org_teams(org.login) if t.name == "Owners")
+    with pytest.raises(GogsRejected, match="last member"):
+        gogs_client.remove_team_member(owners.id, gogs.admin_user)
+    assert [m.login for m in gogs_client.list_team_members(owners.id)] == [gogs.admin_user]
+
+
+def test_sandbox_restart_keeps_data_and_stop_cleans_up() -> None:
+    # Its own sandbox: restarting the session's Gogs would disturb other tests.
+    sandbox = GogsSandbox()
+    first = sandbox.start()
+    try:
+        with GogsClient(first.url, first.admin_token) as client:
+            user, _ = _make_user(client)
+        second = sandbox.restart()
+        assert second.pid != first.pid
+        assert (second.url, second.ssh_port, second.admin_token) == (
+            first.url,
+            first.ssh_port,
+            first.admin_token,
+        )
+        with GogsClient(second.url, second.admin_token) as client:
+            assert client.get_user(user.login) == user
+    finally:
+        sandbox.stop()
+    assert not first.work_dir.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(second.pid, 0)

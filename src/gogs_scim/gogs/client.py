@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import httpx
 
-# Gogs answers 500 for some deterministic refusals (the reserved team name "new",
-# removing the last member of Owners); we map those to GogsRejected where the caller
-# can know. Everything else that is 5xx is treated as an outage to retry.
+# Gogs answers a bare 500 for some deterministic refusals (the reserved team name "new",
+# removing the last member of Owners); those two are reported as GogsRejected (see
+# create_team, remove_team_member). Every other 5xx is treated as an outage to retry.
 _RESERVED_TEAM_NAMES = frozenset({"new"})
 _MAX_MESSAGE_CHARS = 300
 
@@ -427,8 +427,24 @@ class GogsClient:
 
     def remove_team_member(self, team_id: int, login: str) -> None:
         """`DELETE /admin/teams/:teamid/members/:username`; idempotent. The org
-        membership row stays (the API cannot remove it)."""
-        self._request("DELETE", f"/admin/teams/{_seg(team_id)}/members/{_seg(login)}")
+        membership row stays (the API cannot remove it).
+
+        Removing the last member of an org's Owners team is refused with a bare 500;
+        that is reported as GogsRejected, since retrying can never succeed.
+        """
+        try:
+            self._request("DELETE", f"/admin/teams/{_seg(team_id)}/members/{_seg(login)}")
+        except GogsUnreachable as exc:
+            if exc.status != 500:
+                raise
+            # Removing the sole member of any other team succeeds, so a 500 while the
+            # user is the team's only member is Gogs's unmapped ErrLastOrgOwner.
+            members = self.list_team_members(team_id)
+            if [m.login.lower() for m in members] == [login.lower()]:
+                raise GogsRejected(
+                    422, f"{login} is the last member of the Owners team of this org"
+                ) from exc
+            raise
 
     def add_team_repo(self, team_id: int, repo_name: str) -> None:
         """`PUT /admin/teams/:teamid/repos/:reponame`; the repo must be in the team's org."""

@@ -7,6 +7,7 @@ reads the request that caused it, only the stored desired state.
 
 from __future__ import annotations
 
+import html
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -154,4 +155,8 @@ class UserConverger:
 
 
 def _differs(existing: GogsUser, desired: DesiredAccount) -> bool:
-    return existing.email.lower() != desired.email or existing.full_name != desired.full_name
+    # Gogs HTML-escapes full names when it loads them (`&` reads back as `&amp;`).
+    return (
+        existing.email.lower() != desired.email
+        or html.unescape(existing.full_name) != desired.full_name
+    )

@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gogs_scim.audit.trail import AuditEntry, append
 from gogs_scim.gogs.client import GogsError, GogsUnreachable
 from gogs_scim.gogs.converge import AccountConflict, UserConverger
+from gogs_scim.gogs.team_jobs import TeamJobRunner, enqueue_teams
+from gogs_scim.provisioning.teams import TEAM_RESOURCE_TYPE
 from gogs_scim.store import jobs
 from gogs_scim.store import users as user_store
+from gogs_scim.store.users import UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,19 @@ def worker_name() -> str:
 
 
 class Reconciler:
-    def __init__(self, engine: Engine, converger: UserConverger, worker: str | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        converger: UserConverger,
+        worker: str | None = None,
+        *,
+        teams: TeamJobRunner | None = None,
+    ):
         self._engine = engine
         self._converger = converger
         self._worker = worker or worker_name()
+        # Group -> team mappings; None when the bridge manages no teams.
+        self._teams = teams
 
     def converge_user_now(
         self, user_id: str, *, password: str | None = None, request_id: str | None = None
@@ -54,6 +66,16 @@ class Reconciler:
         if job is None:
             return RunResult("busy", "another worker is converging this user")
         return self.run(job, password=password, request_id=request_id)
+
+    def converge_teams_now(self, keys: list[str], *, request_id: str | None = None) -> None:
+        """Converge teams right away (after a group change); busy ones are left to
+        the worker that holds them, which reads the newest state anyway."""
+        for key in keys:
+            now = datetime.now(UTC)
+            with self._engine.begin() as conn:
+                job = jobs.claim_resource(conn, TEAM_RESOURCE_TYPE, key, self._worker, now, LEASE)
+            if job is not None:
+                self.run(job, request_id=request_id)
 
     def run_due(self, limit: int = 20) -> int:
         """Run the jobs that are due; the number run."""
@@ -67,6 +89,8 @@ class Reconciler:
     def run(
         self, job: jobs.ConvergeJob, *, password: str | None = None, request_id: str | None = None
     ) -> RunResult:
+        if job.resource_type == TEAM_RESOURCE_TYPE:
+            return self._run_team(job, request_id)
         with self._engine.connect() as conn:
             user = user_store.get_user(conn, job.resource_id, include_deleted=True)
         if user is None:
@@ -91,6 +115,7 @@ class Reconciler:
                 gogs_adopted=result.adopted,
                 revoked_at=result.revoked_at,
             )
+            team_keys = self._user_teams(conn, user, bool(result.calls))
             jobs.complete(conn, job)
             for call in result.calls:
                 append(
@@ -103,7 +128,31 @@ class Reconciler:
                         detail={"login": call.target, "reason": job.reason},
                     ),
                 )
+        self.converge_teams_now(team_keys, request_id=request_id)
         return RunResult("synced")
+
+    def _user_teams(self, conn: Connection, user: UserRecord, changed: bool) -> list[str]:
+        """Queue the teams a user's groups feed when the user's access may have moved:
+        deactivated or deleted (leave), or the account changed or appeared in Gogs
+        (join, now that it exists). Committed with the user's own outcome."""
+        if self._teams is None or not (changed or not user.active or user.deleted_at):
+            return []
+        keys = self._teams.teams_of_user(conn, user.id)
+        return enqueue_teams(conn, keys, "user", datetime.now(UTC))
+
+    def _run_team(self, job: jobs.ConvergeJob, request_id: str | None) -> RunResult:
+        if self._teams is None:
+            # Team jobs left from a configuration that had mappings: nothing to do.
+            with self._engine.begin() as conn:
+                jobs.complete(conn, job)
+            return RunResult("gone")
+        result = self._teams.run(job, request_id)
+        outcome: Outcome = {
+            "synced": "synced",
+            "unreachable": "unreachable",
+            "gone": "gone",
+        }.get(result.outcome, "rejected")  # type: ignore[assignment]
+        return RunResult(outcome, result.detail)
 
     def _failed(
         self, job: jobs.ConvergeJob, outcome: Outcome, detail: str, request_id: str | None

@@ -111,6 +111,19 @@ attribute_values = Table(
     Index("ix_scim_attribute_values_resource", "resource_id", "path", "item"),
 )
 
+# Who the bridge itself added to a Gogs team. A non-exclusive mapping leaves members
+# added by hand alone, yet must still remove those it added once no group grants them:
+# Gogs cannot say who added a member, so the bridge remembers it here.
+team_grants = Table(
+    "team_grants",
+    metadata,
+    Column("team_key", String(36), primary_key=True),
+    Column("login_folded", String(40), primary_key=True),
+    Column("org", String(255), nullable=False),
+    Column("team", String(255), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
 # The outbox: "make Gogs match resource X". One row per resource (coalesced), claimed by
 # one worker at a time (FOR UPDATE SKIP LOCKED on PostgreSQL), retried with backoff.
 converge_jobs = Table(

@@ -121,6 +121,7 @@ def upgrade() -> None:
         sa.Column("gogs_adopted", sa.Boolean(), nullable=False),
         sa.Column("sync_state", sa.String(length=16), nullable=False),
         sa.Column("sync_error", sa.Text(), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scim_users")),
         sa.UniqueConstraint("gogs_login_folded", name=op.f("uq_scim_users_gogs_login_folded")),
         sa.UniqueConstraint("user_name_folded", name=op.f("uq_scim_users_user_name_folded")),
@@ -130,6 +131,15 @@ def upgrade() -> None:
             batch_op.f("ix_scim_users_external_id"), ["external_id"], unique=False
         )
 
+    op.create_table(
+        "team_grants",
+        sa.Column("team_key", sa.String(length=36), nullable=False),
+        sa.Column("login_folded", sa.String(length=40), nullable=False),
+        sa.Column("org", sa.String(length=255), nullable=False),
+        sa.Column("team", sa.String(length=255), nullable=False),
+        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("team_key", "login_folded", name=op.f("pk_team_grants")),
+    )
     op.create_table(
         "scim_group_members",
         sa.Column("group_id", sa.String(length=36), nullable=False),
@@ -161,6 +171,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_scim_group_members_user_id")
 
     op.drop_table("scim_group_members")
+    op.drop_table("team_grants")
     with op.batch_alter_table("scim_users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_scim_users_external_id"))
 

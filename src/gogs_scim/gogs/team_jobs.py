@@ -1,0 +1,150 @@
+"""Running "Team" converge jobs: read the desired members, converge, record the outcome.
+
+The Reconciler hands every job whose resource type is "Team" to `TeamJobRunner.run`;
+the job's resource id is the team key (provisioning.teams.team_key). Also here:
+`enqueue_teams`, which every write that can change a team's members calls in its own
+transaction, so the job is committed with the change that makes it necessary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+
+from gogs_scim.audit.trail import AuditEntry, append
+from gogs_scim.config import TeamMapping
+from gogs_scim.gogs.client import GogsError, GogsUnreachable
+from gogs_scim.gogs.teams import TeamConverger, TeamUnavailable
+from gogs_scim.provisioning.teams import (
+    TEAM_RESOURCE_TYPE,
+    TeamTarget,
+    team_targets,
+    teams_of_group,
+)
+from gogs_scim.store import groups as group_store
+from gogs_scim.store import jobs, team_grants
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TeamRunResult:
+    outcome: str  # "synced", "unreachable", "rejected", "unavailable", "gone", "busy"
+    detail: str = ""
+
+
+def enqueue_teams(conn: Connection, keys: Iterable[str], reason: str, now: datetime) -> list[str]:
+    """Ask for each team in `keys` to be converged; the keys, sorted, for the inline run."""
+    ordered = sorted(set(keys))
+    for key in ordered:
+        jobs.enqueue(conn, TEAM_RESOURCE_TYPE, key, reason, now)
+    return ordered
+
+
+def _matching_groups(conn: Connection, target: TeamTarget) -> list[group_store.GroupRecord]:
+    names = [rule.group for rule in target.rules if rule.match == "displayName"]
+    ids = [rule.group for rule in target.rules if rule.match == "externalId"]
+    return group_store.groups_matching(conn, names, ids)
+
+
+class TeamJobRunner:
+    def __init__(
+        self, engine: Engine, converger: TeamConverger, mappings: Sequence[TeamMapping]
+    ) -> None:
+        self._engine = engine
+        self._converger = converger
+        self._targets = team_targets(mappings)
+
+    @property
+    def mappings_active(self) -> bool:
+        return bool(self._targets)
+
+    def teams_of_user(self, conn: Connection, user_id: str) -> set[str]:
+        """The keys of the teams the user's groups feed."""
+        if not self._targets:
+            return set()
+        rules = [rule for target in self._targets.values() for rule in target.rules]
+        keys: set[str] = set()
+        for group in group_store.groups_of_user(conn, user_id):
+            keys |= teams_of_group(rules, group.display_name, group.external_id)
+        return keys
+
+    def run(self, job: jobs.ConvergeJob, request_id: str | None = None) -> TeamRunResult:
+        target = self._targets.get(job.resource_id)
+        if target is None:
+            # The mapping was removed from the configuration since the job was queued.
+            with self._engine.begin() as conn:
+                jobs.complete(conn, job)
+            return TeamRunResult("gone")
+        with self._engine.connect() as conn:
+            matched = _matching_groups(conn, target)
+            group_ids = [group.id for group in matched]
+            desired = group_store.active_member_logins(conn, group_ids)
+            granted = team_grants.granted_logins(conn, target.key)
+        try:
+            result = self._converger.converge(target, desired, granted)
+        except GogsUnreachable as exc:
+            return self._failed(job, target, group_ids, "unreachable", str(exc), request_id)
+        except TeamUnavailable as exc:
+            return self._failed(job, target, group_ids, "unavailable", str(exc), request_id)
+        except GogsError as exc:
+            return self._failed(job, target, group_ids, "rejected", str(exc), request_id)
+        now = datetime.now(UTC)
+        warning = "; ".join(result.warnings) or None
+        with self._engine.begin() as conn:
+            team_grants.record_changes(
+                conn,
+                target.key,
+                target.org,
+                target.team,
+                added=result.added,
+                removed=result.removed,
+                now=now,
+            )
+            group_store.set_sync_state(conn, group_ids, "error" if warning else "synced", warning)
+            jobs.complete(conn, job)
+            for call in result.calls:
+                append(
+                    conn,
+                    AuditEntry(
+                        action=f"gogs.{call.action}",
+                        resource_type=TEAM_RESOURCE_TYPE,
+                        resource_id=target.key,
+                        request_id=request_id,
+                        detail={"target": call.target, "reason": job.reason},
+                    ),
+                )
+        return TeamRunResult("synced", warning or "")
+
+    def _failed(
+        self,
+        job: jobs.ConvergeJob,
+        target: TeamTarget,
+        group_ids: list[str],
+        outcome: str,
+        detail: str,
+        request_id: str | None,
+    ) -> TeamRunResult:
+        now = datetime.now(UTC)
+        message = f"team {target.org}/{target.team}: {detail}"
+        with self._engine.begin() as conn:
+            retry_at = jobs.retry_later(conn, job, message, now)
+            state = "pending" if outcome == "unreachable" else "error"
+            group_store.set_sync_state(conn, group_ids, state, message)
+            append(
+                conn,
+                AuditEntry(
+                    action="gogs.converge_failed",
+                    outcome=outcome,
+                    resource_type=TEAM_RESOURCE_TYPE,
+                    resource_id=target.key,
+                    request_id=request_id,
+                    detail={"error": message, "retry_at": retry_at.isoformat()},
+                ),
+            )
+        log.warning("converge of %s failed (%s): %s", target.key, outcome, message)
+        return TeamRunResult(outcome, message)

@@ -1,0 +1,300 @@
+"""Reading and writing SCIM groups and their members in the store.
+
+The group document never holds `members`: membership is rows of scim_group_members,
+so one PATCH adding a member writes one row, and a read that excludes members never
+touches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
+
+from gogs_scim.store.tables import attribute_values, group_members, groups, users
+from gogs_scim.store.users import IndexRow
+
+GROUP_RESOURCE_TYPE = "Group"
+
+# Large IN lists are sent in chunks: SQLite caps bound parameters per statement.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    id: str
+    display_name: str
+    external_id: str | None
+    document: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    sync_state: str = "pending"
+    sync_error: str | None = None
+
+    def with_changes(self, **changes: Any) -> GroupRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    display: str | None
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _record(row: Any) -> GroupRecord:
+    return GroupRecord(
+        id=row.id,
+        display_name=row.display_name,
+        external_id=row.external_id,
+        document=dict(row.document),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sync_state=row.sync_state,
+        sync_error=row.sync_error,
+    )
+
+
+def _values(record: GroupRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "display_name": record.display_name,
+        "display_name_folded": record.display_name.lower(),
+        "external_id": record.external_id,
+        "document": record.document,
+        "version": record.version,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "sync_state": record.sync_state,
+        "sync_error": record.sync_error,
+    }
+
+
+def _write_index(conn: Connection, group_id: str, index: Sequence[IndexRow]) -> None:
+    conn.execute(
+        delete(attribute_values).where(
+            attribute_values.c.resource_type == GROUP_RESOURCE_TYPE,
+            attribute_values.c.resource_id == group_id,
+        )
+    )
+    if index:
+        conn.execute(
+            insert(attribute_values),
+            [
+                {
+                    "resource_type": GROUP_RESOURCE_TYPE,
+                    "resource_id": group_id,
+                    "path": row.path,
+                    "item": row.item,
+                    "value_exact": row.value_exact,
+                    "value_folded": row.value_folded,
+                    "value_number": row.value_number,
+                }
+                for row in index
+            ],
+        )
+
+
+def insert_group(conn: Connection, record: GroupRecord, index: Sequence[IndexRow]) -> None:
+    conn.execute(insert(groups).values(**_values(record)))
+    _write_index(conn, record.id, index)
+
+
+def update_group(conn: Connection, record: GroupRecord, index: Sequence[IndexRow] | None) -> None:
+    conn.execute(update(groups).where(groups.c.id == record.id).values(**_values(record)))
+    if index is not None:
+        _write_index(conn, record.id, index)
+
+
+def touch_group(conn: Connection, group_id: str, version: int, updated_at: datetime) -> None:
+    """A membership change: new version and lastModified, document untouched."""
+    conn.execute(
+        update(groups)
+        .where(groups.c.id == group_id)
+        .values(version=version, updated_at=updated_at, sync_state="pending")
+    )
+
+
+def delete_group(conn: Connection, group_id: str) -> None:
+    """Remove a group, its members and its index rows (teams follow by converge)."""
+    conn.execute(delete(group_members).where(group_members.c.group_id == group_id))
+    conn.execute(
+        delete(attribute_values).where(
+            attribute_values.c.resource_type == GROUP_RESOURCE_TYPE,
+            attribute_values.c.resource_id == group_id,
+        )
+    )
+    conn.execute(delete(groups).where(groups.c.id == group_id))
+
+
+def get_group(conn: Connection, group_id: str, *, for_update: bool = False) -> GroupRecord | None:
+    query = select(groups).where(groups.c.id == group_id, groups.c.deleted_at.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _record(row) if row is not None else None
+
+
+def search_groups(
+    conn: Connection,
+    where: ColumnElement[bool] | None,
+    order_by: ColumnElement[Any] | None,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[GroupRecord]]:
+    """One page of groups matching `where`, and the exact total."""
+    live = groups.c.deleted_at.is_(None)
+    condition = live if where is None else live & where
+    total = conn.execute(select(func.count()).select_from(groups).where(condition)).scalar_one()
+    if limit <= 0:
+        return total, []
+    query = select(groups).where(condition)
+    if order_by is not None:
+        query = query.order_by(order_by.desc() if descending else order_by.asc())
+    query = query.order_by(groups.c.created_at, groups.c.id).offset(offset).limit(limit)
+    return total, [_record(row) for row in conn.execute(query)]
+
+
+def set_sync_state(
+    conn: Connection, group_ids: Iterable[str], sync_state: str, sync_error: str | None
+) -> None:
+    ids = list(group_ids)
+    for chunk in _chunks(ids):
+        conn.execute(
+            update(groups)
+            .where(groups.c.id.in_(chunk))
+            .values(sync_state=sync_state, sync_error=sync_error)
+        )
+
+
+# -- members ----------------------------------------------------------------------------
+
+_LIVE_MEMBER = (group_members.c.user_id == users.c.id) & users.c.deleted_at.is_(None)
+
+
+def list_members(conn: Connection, group_id: str) -> list[Member]:
+    """The group's members that are live users (a deleted user is no member).
+
+    `display` is what the IdP sent, else the user's displayName, else userName.
+    """
+    query = (
+        select(
+            group_members.c.user_id,
+            group_members.c.display,
+            users.c.display_name,
+            users.c.user_name,
+        )
+        .join(users, _LIVE_MEMBER)
+        .where(group_members.c.group_id == group_id)
+        .order_by(group_members.c.user_id)
+    )
+    return [
+        Member(row.user_id, row.display or row.display_name or row.user_name)
+        for row in conn.execute(query)
+    ]
+
+
+def member_ids(conn: Connection, group_id: str, among: Sequence[str] | None = None) -> set[str]:
+    """Ids of the group's members; only those in `among` when it is given."""
+    query = select(group_members.c.user_id).where(group_members.c.group_id == group_id)
+    if among is None:
+        return set(conn.execute(query).scalars())
+    found: set[str] = set()
+    for chunk in _chunks(list(among)):
+        found.update(conn.execute(query.where(group_members.c.user_id.in_(chunk))).scalars())
+    return found
+
+
+def live_user_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Which of `ids` are users that exist and are not deleted."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        query = select(users.c.id).where(users.c.id.in_(chunk), users.c.deleted_at.is_(None))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def add_members(conn: Connection, group_id: str, members: Sequence[Member]) -> None:
+    """Insert membership rows; the caller passes only users not yet members."""
+    if members:
+        conn.execute(
+            insert(group_members),
+            [{"group_id": group_id, "user_id": m.user_id, "display": m.display} for m in members],
+        )
+
+
+def remove_members(conn: Connection, group_id: str, user_ids: Iterable[str]) -> None:
+    for chunk in _chunks(sorted(set(user_ids))):
+        conn.execute(
+            delete(group_members).where(
+                group_members.c.group_id == group_id, group_members.c.user_id.in_(chunk)
+            )
+        )
+
+
+def clear_members(conn: Connection, group_id: str) -> None:
+    conn.execute(delete(group_members).where(group_members.c.group_id == group_id))
+
+
+def groups_of_user(conn: Connection, user_id: str) -> list[GroupRecord]:
+    """The live groups `user_id` is a member of (one indexed lookup)."""
+    query = (
+        select(groups)
+        .join(group_members, group_members.c.group_id == groups.c.id)
+        .where(group_members.c.user_id == user_id, groups.c.deleted_at.is_(None))
+        .order_by(groups.c.display_name_folded, groups.c.id)
+    )
+    return [_record(row) for row in conn.execute(query)]
+
+
+# -- what the team rules read -------------------------------------------------------------
+
+
+def groups_matching(
+    conn: Connection, display_names: Iterable[str], external_ids: Iterable[str]
+) -> list[GroupRecord]:
+    """Live groups whose displayName (case-insensitively) or externalId is listed."""
+    folded = sorted({name.lower() for name in display_names})
+    exact = sorted(set(external_ids))
+    terms = []
+    if folded:
+        terms.append(groups.c.display_name_folded.in_(folded))
+    if exact:
+        terms.append(groups.c.external_id.in_(exact))
+    if not terms:
+        return []
+    query = select(groups).where(groups.c.deleted_at.is_(None), or_(*terms))
+    return [_record(row) for row in conn.execute(query)]
+
+
+def active_member_logins(conn: Connection, group_ids: Sequence[str]) -> set[str]:
+    """The Gogs logins of the active, live users in any of `group_ids`.
+
+    Users that have no Gogs account yet are left out: adding them would fail; their
+    own converge re-runs the team once the account exists.
+    """
+    logins: set[str] = set()
+    for chunk in _chunks(list(group_ids)):
+        query = (
+            select(users.c.gogs_login)
+            .join(group_members, group_members.c.user_id == users.c.id)
+            .where(
+                group_members.c.group_id.in_(chunk),
+                users.c.deleted_at.is_(None),
+                users.c.active.is_(True),
+                users.c.gogs_user_id.is_not(None),
+            )
+            .distinct()
+        )
+        logins.update(conn.execute(query).scalars())
+    return logins
