@@ -156,7 +156,10 @@ def measure(engine: Engine, ids: list[str], rounds: int) -> Figures:
             get("/Users", filter=f'externalId eq "ext-{rng.randrange(size):07d}"')
 
         def by_email() -> None:
-            get("/Users", filter=f'emails[type eq "home" and value eq "u{rng.randrange(size)}@home.example"]')
+            get(
+                "/Users",
+                filter=f'emails[type eq "home" and value eq "u{rng.randrange(size)}@home.example"]',
+            )
 
         def by_id() -> None:
             get(f"/Users/{ids[rng.randrange(size)]}")

@@ -14,7 +14,10 @@ from gogs_scim.config import Settings
 from gogs_scim.gogs.client import GogsClient, GogsError
 from gogs_scim.gogs.converge import UserConverger
 from gogs_scim.gogs.reconciler import Reconciler
+from gogs_scim.gogs.team_jobs import TeamJobRunner
+from gogs_scim.gogs.teams import TeamConverger
 from gogs_scim.gogs.worker import ConvergeWorker
+from gogs_scim.service.groups import GroupService
 from gogs_scim.service.users import UserService
 from gogs_scim.store import jobs
 from gogs_scim.store.database import create_store_engine, migrate
@@ -29,6 +32,7 @@ class Bridge:
     users: UserService
     app: Starlette
     worker: ConvergeWorker
+    groups: GroupService | None = None
 
     def close(self) -> None:
         self.worker.stop()
@@ -61,7 +65,12 @@ def build_bridge(settings: Settings) -> Bridge:
         adoption=settings.provisioning.adoption,
         protected_logins=frozenset({settings.gogs.admin_user}),
     )
-    reconciler = Reconciler(engine, converger)
+    teams = TeamJobRunner(
+        engine,
+        TeamConverger(gogs, admin_user=settings.gogs.admin_user),
+        settings.mappings,
+    )
+    reconciler = Reconciler(engine, converger, teams=teams)
     users = UserService(
         engine,
         reconciler,
@@ -69,6 +78,9 @@ def build_bridge(settings: Settings) -> Bridge:
         accept_passwords=settings.provisioning.password == "idp",  # noqa: S105
         reserved_logins=frozenset({settings.gogs.admin_user}),
         max_results=settings.scim.max_results,
+    )
+    groups = GroupService(
+        engine, reconciler, mappings=settings.mappings, max_results=settings.scim.max_results
     )
 
     def readiness() -> dict[str, Any]:
@@ -96,6 +108,7 @@ def build_bridge(settings: Settings) -> Bridge:
             max_results=settings.scim.max_results,
         ),
         readiness,
+        groups=groups,
     )
     return Bridge(
         settings=settings,
@@ -103,6 +116,7 @@ def build_bridge(settings: Settings) -> Bridge:
         gogs=gogs,
         reconciler=reconciler,
         users=users,
+        groups=groups,
         app=app,
         worker=ConvergeWorker(reconciler),
     )

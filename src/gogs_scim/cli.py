@@ -47,7 +47,9 @@ def settings_or_exit(config: Path | None = None) -> Settings:
     try:
         return load_settings(config or _State.config)
     except ConfigError as exc:
-        err.print(f"gogs-scim: configuration error: {exc}", highlight=False, soft_wrap=True)
+        err.print(
+            f"gogs-scim: configuration error: {exc}", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
 
 
@@ -56,6 +58,7 @@ def serve_bridge(settings: Settings, host: str, port: int) -> None:
     from gogs_scim.bootstrap import build_bridge
 
     try:
+        settings.require_gogs()
         if not settings.scim.all_tokens():
             raise ConfigError(
                 "scim.tokens is empty: add [[scim.tokens]] name/token to the config file "
@@ -63,7 +66,9 @@ def serve_bridge(settings: Settings, host: str, port: int) -> None:
             )
         bridge = build_bridge(settings)
     except ConfigError as exc:
-        err.print(f"gogs-scim: configuration error: {exc}", highlight=False, soft_wrap=True)
+        err.print(
+            f"gogs-scim: configuration error: {exc}", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     bridge.worker.start()
     try:
@@ -107,4 +112,7 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # Migration chatter and per-request client lines would drown what matters.
+    for noisy in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app()

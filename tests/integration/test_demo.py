@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import unique
 
 from gogs_scim.gogs.client import GogsClient
-from tests.conftest import unique
 
 pytestmark = pytest.mark.gogs
 
@@ -95,8 +95,13 @@ def test_demo_runs_provisions_and_cleans_up(tmp_path: Path) -> None:
         config_file = Path(str(info["config_file"]))
         assert config_file.exists()
         assert info["mapped_groups"] == [
-            {"group": "Developers", "org": "demo", "team": "developers",
-             "permission": "write", "exclusive": True}
+            {
+                "group": "Developers",
+                "org": "demo",
+                "team": "developers",
+                "permission": "write",
+                "exclusive": True,
+            }
         ]
         workdir = config_file.parent
 
@@ -107,7 +112,10 @@ def test_demo_runs_provisions_and_cleans_up(tmp_path: Path) -> None:
                 "Authorization": f"Bearer {info['scim_token']}",
                 "Content-Type": "application/scim+json",
             },
-            json={"userName": f"{login}@example.com", "emails": [{"value": f"{login}@example.com"}]},
+            json={
+                "userName": f"{login}@example.com",
+                "emails": [{"value": f"{login}@example.com"}],
+            },
             timeout=30,
         )
         assert created.status_code == 201, created.text
@@ -142,7 +150,12 @@ def test_serve_without_gogs_url_names_the_setting(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOGS_SCIM_")}
     result = subprocess.run(
         [sys.executable, "-m", "gogs_scim", "serve"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -155,7 +168,12 @@ def test_serve_without_gogs_token_names_the_setting(tmp_path: Path) -> None:
     env["GOGS_SCIM_GOGS_URL"] = "http://127.0.0.1:9"
     result = subprocess.run(
         [sys.executable, "-m", "gogs_scim", "serve"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]

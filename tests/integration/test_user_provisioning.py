@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 import pytest
 from starlette.testclient import TestClient
+from tests.conftest import unique
 
 from gogs_scim.bootstrap import Bridge
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.gogs.sandbox import RunningGogs
 from gogs_scim.scim.schema import GOGS_USER_SCHEMA, USER_SCHEMA
-from tests.conftest import unique
 
 pytestmark = pytest.mark.gogs
 
@@ -127,7 +127,11 @@ def test_deactivation_scrambles_the_gogs_password(scim: TestClient, gogs: Runnin
 
 @pytest.mark.parametrize(
     ("headers", "status"),
-    [({}, 401), ({"Authorization": "Bearer wrong-token"}, 401), ({"Authorization": "Basic x"}, 401)],
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong-token"}, 401),
+        ({"Authorization": "Basic x"}, 401),
+    ],
 )
 def test_requests_without_a_valid_token_are_refused_and_change_nothing(
     bridge: Bridge, scim: TestClient, headers: dict[str, str], status: int

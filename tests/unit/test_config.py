@@ -25,8 +25,7 @@ def test_defaults_need_no_file() -> None:
 def test_file_then_environment_wins(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        '[gogs]\nurl = "http://file:3000"\nadmin_token = "from-file"\n'
-        '[server]\nport = 9000\n',
+        '[gogs]\nurl = "http://file:3000"\nadmin_token = "from-file"\n[server]\nport = 9000\n',
     )
     settings = load_settings(path, environ={"GOGS_SCIM_GOGS_URL": "http://env:3000"})
     assert settings.gogs.url == "http://env:3000"
@@ -35,7 +34,7 @@ def test_file_then_environment_wins(tmp_path: Path) -> None:
 
 
 def test_config_file_from_environment_variable(tmp_path: Path) -> None:
-    path = write(tmp_path, '[server]\nport = 9100\n')
+    path = write(tmp_path, "[server]\nport = 9100\n")
     settings = load_settings(None, environ={"GOGS_SCIM_CONFIG": str(path)})
     assert settings.server.port == 9100
     assert settings.config_file == path.resolve()

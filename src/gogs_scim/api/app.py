@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,9 @@ from gogs_scim.scim.projection import parse_attribute_list, project
 from gogs_scim.scim.schema import USER_RESOURCE, all_schemas
 from gogs_scim.scim.users import render_user, user_location
 from gogs_scim.service.users import ListQuery, RequestContext, UserService, etag
+
+if TYPE_CHECKING:
+    from gogs_scim.service.groups import GroupService
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ def create_app(
     verifier: TokenVerifier,
     settings: ApiSettings,
     readiness: Callable[[], dict[str, Any]] | None = None,
+    groups: GroupService | None = None,
 ) -> Starlette:
     """Wire the routes; `bootstrap.build_app` gives the services."""
 
@@ -254,6 +258,11 @@ def create_app(
             methods=["GET", "PUT", "PATCH", "DELETE"],
         ),
     ]
+    if groups is not None:
+        # Imported here: api.groups builds on this module's helpers (_scim, ...).
+        from gogs_scim.api.groups import group_routes
+
+        routes.extend(group_routes(groups, settings))
     return Starlette(
         routes=routes,
         middleware=[Middleware(ScimMiddleware, verifier=verifier)],

@@ -124,9 +124,7 @@ def group_routes(service: GroupService, settings: ApiSettings) -> list[Route]:
         if request.method == "GET":
             attributes, excluded = query_names(request)
             with_members = wants_members(attributes, excluded)
-            view = await run_in_threadpool(
-                lambda: service.get(group_id, with_members=with_members)
-            )
+            view = await run_in_threadpool(lambda: service.get(group_id, with_members=with_members))
             if_none_match = request.headers.get("if-none-match")
             tag = etag(view.record)
             if if_none_match and tag in {t.strip() for t in if_none_match.split(",")}:

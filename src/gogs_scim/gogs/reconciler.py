@@ -27,6 +27,9 @@ from gogs_scim.store.users import UserRecord
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+# How often one request re-runs a team job that was re-armed while it ran; past that
+# (a steady stream of changes) the worker takes over.
+_INLINE_RERUNS = 5
 
 Outcome = Literal["synced", "conflict", "rejected", "unreachable", "gone", "busy"]
 
@@ -68,14 +71,21 @@ class Reconciler:
         return self.run(job, password=password, request_id=request_id)
 
     def converge_teams_now(self, keys: list[str], *, request_id: str | None = None) -> None:
-        """Converge teams right away (after a group change); busy ones are left to
-        the worker that holds them, which reads the newest state anyway."""
+        """Converge teams right away (after a group change).
+
+        A team whose job another request holds is left to it: when a change re-arms
+        a job while it runs, `jobs.complete` keeps it, and the holder runs it again
+        here, so concurrent group changes reach Gogs without waiting for the worker.
+        """
         for key in keys:
-            now = datetime.now(UTC)
-            with self._engine.begin() as conn:
-                job = jobs.claim_resource(conn, TEAM_RESOURCE_TYPE, key, self._worker, now, LEASE)
-            if job is not None:
-                self.run(job, request_id=request_id)
+            for _ in range(_INLINE_RERUNS):
+                now = datetime.now(UTC)
+                with self._engine.begin() as conn:
+                    job = jobs.claim_resource(
+                        conn, TEAM_RESOURCE_TYPE, key, self._worker, now, LEASE
+                    )
+                if job is None or self.run(job, request_id=request_id).outcome != "synced":
+                    break
 
     def run_due(self, limit: int = 20) -> int:
         """Run the jobs that are due; the number run."""

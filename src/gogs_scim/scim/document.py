@@ -107,6 +107,12 @@ def resolve_in_extension(
     return resolved
 
 
+def extension_members(value: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The attributes of an extension object. A `schemas` key inside it, which some
+    clients (scim2-models among them) echo, says nothing and is ignored."""
+    return [(str(key), item) for key, item in value.items() if str(key).lower() != "schemas"]
+
+
 # -- coercing values -------------------------------------------------------------------
 
 
@@ -366,8 +372,8 @@ class _Collector:
             return
         if not isinstance(value, dict):
             raise _wrong_type(extension.urn, "an object")
-        for key, sub_value in value.items():
-            self.add(resolve_in_extension(str(key), extension, self.resource), sub_value)
+        for key, sub_value in extension_members(value):
+            self.add(resolve_in_extension(key, extension, self.resource), sub_value)
 
     def add(self, resolved: ResolvedAttribute, value: Any) -> None:
         attribute = resolved.attribute

@@ -56,6 +56,7 @@ from gogs_scim.scim.document import (
     coerce_simple,
     coerce_sub_value,
     container_of,
+    extension_members,
     finish_document,
     is_top_level,
     label_of,
@@ -229,8 +230,8 @@ def _extension_attributes(
     if not isinstance(value, dict):
         return [ResolvedAttribute(extension, attribute) for attribute in extension.attributes]
     return [
-        ResolvedAttribute(extension, resolve_in_extension(str(key), extension, resource).attribute)
-        for key in value
+        ResolvedAttribute(extension, resolve_in_extension(key, extension, resource).attribute)
+        for key, _ in extension_members(value)
     ]
 
 
@@ -433,6 +434,10 @@ class _Patcher:
             self.apply_target(op, target, None, item)
 
     def apply_extension(self, op: str, extension: SchemaDef, value: Any) -> None:
+        if op != "remove" and isinstance(value, dict) and not extension_members(value):
+            # An extension object with no attribute in it (at most its `schemas`) asks
+            # for nothing, even of a read-only extension.
+            return
         if all(attribute.mutability == "readOnly" for attribute in extension.attributes):
             raise ScimError.mutability(f"{extension.urn} is readOnly")
         if op == "remove" or (op == "replace" and value is None):
@@ -442,8 +447,8 @@ class _Patcher:
             return
         if not isinstance(value, dict):
             raise ScimError.invalid_value(f"{extension.urn!r} must be an object")
-        for key, item in value.items():
-            target = resolve_in_extension(str(key), extension, self.resource)
+        for key, item in extension_members(value):
+            target = resolve_in_extension(key, extension, self.resource)
             self._check_writable(op, target, None)
             self.apply_target(op, target, None, item)
 

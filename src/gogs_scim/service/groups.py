@@ -253,7 +253,7 @@ class GroupService:
         full = dict(current.document)
         if members:
             full[MEMBERS] = [
-                {"value": m.user_id, **({"display": m.display} if m.display else {})}
+                {"value": m.user_id, "type": "User", **({"display": m.display} if m.display else {})}
                 for m in members
             ]
         patched = apply_patch(full, body, GROUP_RESOURCE, current_id=current.id).document
@@ -280,10 +280,7 @@ class GroupService:
             else:
                 among = sorted(set(change.add) | change.remove)
                 existing = group_store.member_ids(conn, group_id, among)
-        if change.reset:
-            remove = existing - set(change.add)
-        else:
-            remove = change.remove & existing
+        remove = existing - set(change.add) if change.reset else change.remove & existing
         add = [
             Member(user_id, display)
             for user_id, display in change.add.items()

@@ -1,0 +1,189 @@
+"""Mapped SCIM groups become Gogs team memberships, read back from a real Gogs."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import unique
+from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixture)
+    Mapped,
+    add,
+    group_sync,
+    mapped_fixture,
+    new_group,
+    new_user,
+    patch,
+    remove,
+    rule,
+    team_members,
+    team_permission,
+)
+
+from gogs_scim.gogs.client import GogsClient
+from gogs_scim.gogs.sandbox import RunningGogs
+
+pytestmark = pytest.mark.gogs
+
+
+def test_member_of_a_mapped_group_joins_the_team(
+    mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs
+) -> None:
+    org, gname = unique("org"), unique("eng")
+    bridge, scim = mapped(rule(gname, org, "developers", permission="write", create_org=True))
+    alice, alice_login = new_user(scim)
+    gid = new_group(scim, gname.upper(), [alice])  # displayName matches case-insensitively
+    assert gogs_client.get_org(org) is not None
+    assert team_permission(gogs_client, org, "developers") == "write"
+    assert team_members(gogs_client, org, "developers") == {alice_login}
+    assert group_sync(bridge, gid) == ("synced", None)
+    # The bridge's admin owns the org it created.
+    assert team_members(gogs_client, org, "Owners") == {gogs.admin_user.lower()}
+
+
+def test_union_of_two_groups(mapped: Mapped, gogs_client: GogsClient) -> None:
+    org = unique("org")
+    g1, g2 = unique("a"), unique("b")
+    _, scim = mapped(
+        rule(g1, org, "devs", create_org=True),
+        rule(g2, org, "devs", create_org=True),
+    )
+    alice, login = new_user(scim)
+    first = new_group(scim, g1, [alice])
+    second = new_group(scim, g2, [alice])
+    assert team_members(gogs_client, org, "devs") == {login}
+    remove(scim, first, alice)
+    assert team_members(gogs_client, org, "devs") == {login}
+    remove(scim, second, alice)
+    assert team_members(gogs_client, org, "devs") == set()
+
+
+def test_exclusive_removes_hand_added_members(
+    mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs
+) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "devs", create_org=True, exclusive=True))
+    alice, alice_login = new_user(scim)
+    bob, bob_login = new_user(scim)
+    gid = new_group(scim, gname, [alice])
+    [team] = [t for t in gogs_client.list_org_teams(org) if t.name == "devs"]
+    gogs_client.add_team_member(team.id, bob_login)
+    gogs_client.add_team_member(team.id, gogs.admin_user)
+    # The next converge of the team (any change to the group) takes bob out.
+    patch(scim, f"/Groups/{gid}", {"op": "replace", "path": "externalId", "value": "x"})
+    add(scim, gid, alice)  # already a member: no change, no converge needed
+    remove(scim, gid, bob)  # not a member of the group: no change
+    patch(scim, f"/Groups/{gid}", {"op": "remove", "path": "members"})
+    add(scim, gid, alice)
+    members = team_members(gogs_client, org, "devs")
+    assert bob_login not in members
+    assert members == {alice_login, gogs.admin_user.lower()}  # never the bridge's admin
+    del bob
+
+
+def test_non_exclusive_keeps_hand_added_but_drops_its_own(
+    mapped: Mapped, gogs_client: GogsClient
+) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "devs", create_org=True, exclusive=False))
+    alice, alice_login = new_user(scim)
+    carol, carol_login = new_user(scim)
+    _, hand_login = new_user(scim)
+    gid = new_group(scim, gname, [alice, carol])
+    [team] = [t for t in gogs_client.list_org_teams(org) if t.name == "devs"]
+    gogs_client.add_team_member(team.id, hand_login)
+    remove(scim, gid, carol)
+    assert team_members(gogs_client, org, "devs") == {alice_login, hand_login}
+    assert carol_login not in team_members(gogs_client, org, "devs")
+
+
+def test_deactivated_and_deleted_users_leave_the_team(
+    mapped: Mapped, gogs_client: GogsClient
+) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "devs", create_org=True))
+    alice, alice_login = new_user(scim)
+    bob, bob_login = new_user(scim)
+    new_group(scim, gname, [alice, bob])
+    assert team_members(gogs_client, org, "devs") == {alice_login, bob_login}
+    patch(scim, f"/Users/{alice}", {"op": "replace", "path": "active", "value": False})
+    assert team_members(gogs_client, org, "devs") == {bob_login}
+    assert scim.delete(f"/Users/{bob}").status_code == 204
+    assert team_members(gogs_client, org, "devs") == set()
+    # Reactivation brings the user back.
+    patch(scim, f"/Users/{alice}", {"op": "replace", "path": "active", "value": True})
+    assert team_members(gogs_client, org, "devs") == {alice_login}
+
+
+def test_missing_org_is_an_error_not_created(mapped: Mapped, gogs_client: GogsClient) -> None:
+    org, gname = unique("org"), unique("g")
+    bridge, scim = mapped(rule(gname, org, "devs"))
+    alice, _ = new_user(scim)
+    gid = new_group(scim, gname, [alice])
+    assert gogs_client.get_org(org) is None
+    state, error = group_sync(bridge, gid)
+    assert state == "error"
+    assert error is not None and "create_org" in error
+
+
+def test_permission_mismatch_is_reported_not_changed(
+    mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs
+) -> None:
+    org, gname = unique("org"), unique("g")
+    gogs_client.create_org(gogs.admin_user, org)
+    gogs_client.create_team(org, "devs", "admin")
+    bridge, scim = mapped(rule(gname, org, "devs", permission="read"))
+    alice, alice_login = new_user(scim)
+    gid = new_group(scim, gname, [alice])
+    assert team_permission(gogs_client, org, "devs") == "admin"
+    state, error = group_sync(bridge, gid)
+    assert state == "error"
+    assert error is not None and "'admin'" in error and "'read'" in error
+    # Membership still follows the group: the warning is about the team, not the user.
+    assert team_members(gogs_client, org, "devs") == {alice_login}
+
+
+def test_delete_group_removes_its_memberships_and_keeps_the_team(
+    mapped: Mapped, gogs_client: GogsClient
+) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "devs", create_org=True))
+    alice, _ = new_user(scim)
+    gid = new_group(scim, gname, [alice])
+    assert scim.delete(f"/Groups/{gid}").status_code == 204
+    assert team_members(gogs_client, org, "devs") == set()
+
+
+def test_rename_by_display_name_leaves_by_external_id_stays(
+    mapped: Mapped, gogs_client: GogsClient
+) -> None:
+    org = unique("org")
+    by_name, by_ext = unique("n"), unique("e")
+    _, scim = mapped(
+        rule(by_name, org, "named", create_org=True),
+        rule(by_ext, org, "pinned", match="externalId", create_org=True),
+    )
+    alice, login = new_user(scim)
+    named = new_group(scim, by_name, [alice])
+    pinned = new_group(scim, unique("whatever"), [alice], externalId=by_ext)
+    assert team_members(gogs_client, org, "named") == {login}
+    assert team_members(gogs_client, org, "pinned") == {login}
+    for gid in (named, pinned):
+        patch(
+            scim, f"/Groups/{gid}", {"op": "replace", "path": "displayName", "value": unique("r")}
+        )
+    assert team_members(gogs_client, org, "named") == set()
+    assert team_members(gogs_client, org, "pinned") == {login}
+    # Renaming back re-joins.
+    patch(scim, f"/Groups/{named}", {"op": "replace", "path": "displayName", "value": by_name})
+    assert team_members(gogs_client, org, "named") == {login}
+
+
+def test_owners_team_keeps_the_admin(
+    mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs
+) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "Owners", create_org=True, allow_owners=True))
+    alice, login = new_user(scim)
+    gid = new_group(scim, gname, [alice])
+    assert team_members(gogs_client, org, "Owners") == {login, gogs.admin_user.lower()}
+    remove(scim, gid, alice)
+    assert team_members(gogs_client, org, "Owners") == {gogs.admin_user.lower()}
