@@ -94,7 +94,7 @@ CASES: list[tuple[str, str, dict[str, str], str | bytes, int, str | None]] = [
         JSON,
         json.dumps({"schemas": [PATCH_OP], "Operations": []}),
         400,
-        "invalidValue",
+        "invalidSyntax",
     ),
     (
         "PATCH",

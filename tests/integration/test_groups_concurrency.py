@@ -40,7 +40,7 @@ def test_fifty_concurrent_adds_all_land(
         calls[kind] += 1
 
     # GogsClient's hook is set at construction; the bridge built its own client.
-    bridge.gogs._on_call = count  # type: ignore[attr-defined]
+    bridge.gogs._on_call = count
 
     def add(user_id: str) -> int:
         response = scim.patch(

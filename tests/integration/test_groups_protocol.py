@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ def make_user(scim: TestClient, **extra: Any) -> str:
     return str(response.json()["id"])
 
 
-def make_group(scim: TestClient, members: list[str] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]
+def make_group(scim: TestClient, members: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
     body = {
         "schemas": [GROUP_SCHEMA],
         "displayName": unique("g"),
