@@ -47,15 +47,24 @@ def make_settings(
     return load_settings(None, environ=environ)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store on each engine: the same tests run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
 @pytest.fixture
 def bridge_factory(
-    gogs: RunningGogs, tmp_path: Path, scim_token: str
+    gogs: RunningGogs, store_url: str, scim_token: str
 ) -> Iterator[Callable[..., Bridge]]:
-    """Build bridges on the session's Gogs with a fresh SQLite store each."""
+    """Build bridges on the session's Gogs; by default on the test's fresh store."""
     built: list[Bridge] = []
 
     def build(database_url: str | None = None, **sections: dict[str, Any]) -> Bridge:
-        url = database_url or f"sqlite:///{tmp_path / f'store-{len(built)}.db'}"
+        url = database_url or store_url
         bridge = build_bridge(make_settings(gogs, url, scim_token, **sections))
         built.append(bridge)
         return bridge

@@ -18,6 +18,7 @@ from gogs_scim.gogs.team_jobs import TeamJobRunner
 from gogs_scim.gogs.teams import TeamConverger
 from gogs_scim.gogs.worker import ConvergeWorker
 from gogs_scim.service.groups import GroupService
+from gogs_scim.service.user_groups import UserServiceWithGroups
 from gogs_scim.service.users import UserService
 from gogs_scim.store import jobs
 from gogs_scim.store.database import create_store_engine, migrate
@@ -71,16 +72,17 @@ def build_bridge(settings: Settings) -> Bridge:
         settings.mappings,
     )
     reconciler = Reconciler(engine, converger, teams=teams)
-    users = UserService(
+    groups = GroupService(
+        engine, reconciler, mappings=settings.mappings, max_results=settings.scim.max_results
+    )
+    users = UserServiceWithGroups(
         engine,
         reconciler,
+        groups=groups,
         login_from=settings.provisioning.login_from,
         accept_passwords=settings.provisioning.password == "idp",  # noqa: S105
         reserved_logins=frozenset({settings.gogs.admin_user}),
         max_results=settings.scim.max_results,
-    )
-    groups = GroupService(
-        engine, reconciler, mappings=settings.mappings, max_results=settings.scim.max_results
     )
 
     def readiness() -> dict[str, Any]:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
-from tests.conftest import make_settings, unique
 
 from gogs_scim.bootstrap import Bridge, build_bridge
 from gogs_scim.config import TeamMapping
@@ -18,6 +17,7 @@ from gogs_scim.gogs.sandbox import RunningGogs
 from gogs_scim.scim.patch import PATCH_OP_SCHEMA
 from gogs_scim.scim.schema import GROUP_SCHEMA, USER_SCHEMA
 from gogs_scim.store.tables import groups as groups_table
+from tests.conftest import make_settings, unique
 
 Mapped = Callable[..., tuple[Bridge, TestClient]]
 
@@ -27,9 +27,12 @@ def mapped_fixture(gogs: RunningGogs, tmp_path: Path, scim_token: str) -> Iterat
     """Build a bridge with the given mapping rules and an IdP-like client for it."""
     opened: list[tuple[Bridge, TestClient]] = []
 
-    def build(*rules: TeamMapping, database_url: str | None = None) -> tuple[Bridge, TestClient]:
+    def build(
+        *rules: TeamMapping, database_url: str | None = None, **sections: dict[str, Any]
+    ) -> tuple[Bridge, TestClient]:
         url = database_url or f"sqlite:///{tmp_path / f'mapped-{len(opened)}.db'}"
-        settings = make_settings(gogs, url, scim_token).model_copy(update={"mappings": rules})
+        settings = make_settings(gogs, url, scim_token, **sections)
+        settings = settings.model_copy(update={"mappings": rules})
         bridge = build_bridge(settings)
         client = TestClient(
             bridge.app,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import unique
 
 from gogs_scim.gogs.client import GogsClient
+from tests.conftest import unique
 
 pytestmark = pytest.mark.gogs
 

@@ -6,6 +6,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from gogs_scim.gogs.client import GogsClient
+from gogs_scim.scim.patch import PATCH_OP_SCHEMA
 from tests.conftest import unique
 from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixture)
     Mapped,
@@ -15,9 +18,6 @@ from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixtur
     rule,
     team_members,
 )
-
-from gogs_scim.gogs.client import GogsClient
-from gogs_scim.scim.patch import PATCH_OP_SCHEMA
 
 pytestmark = pytest.mark.gogs
 

@@ -6,6 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from gogs_scim.gogs.client import GogsClient
+from gogs_scim.gogs.sandbox import RunningGogs
+from gogs_scim.scim.schema import USER_SCHEMA
 from tests.conftest import unique
 from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixture)
     Mapped,
@@ -14,10 +18,6 @@ from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixtur
     remove,
     rule,
 )
-
-from gogs_scim.gogs.client import GogsClient
-from gogs_scim.gogs.sandbox import RunningGogs
-from gogs_scim.scim.schema import USER_SCHEMA
 
 pytestmark = pytest.mark.gogs
 

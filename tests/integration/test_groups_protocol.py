@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from starlette.testclient import TestClient
-from tests.conftest import unique
 
 from gogs_scim.bootstrap import Bridge
 from gogs_scim.scim.patch import PATCH_OP_SCHEMA
 from gogs_scim.scim.schema import GROUP_SCHEMA, USER_SCHEMA
 from gogs_scim.store.tables import group_members
+from tests.conftest import unique
 
 pytestmark = pytest.mark.gogs
 
@@ -311,9 +311,7 @@ def test_excluded_members_are_never_loaded(scim: TestClient, bridge: Bridge) -> 
     users = [make_user(scim) for _ in range(3)]
     group = make_group(scim, users)
     loads: list[str] = []
-    original = bridge.groups._engine  # type: ignore[union-attr]
-
-    from sqlalchemy import event
+    original = bridge.engine
 
     def spy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if "scim_group_members" in statement:
@@ -350,3 +348,23 @@ def test_deleted_user_disappears_from_members(scim: TestClient) -> None:
     group = make_group(scim, [a, b])
     assert scim.delete(f"/Users/{b}").status_code == 204
     assert member_ids(scim, group["id"]) == {a}
+
+
+def test_users_show_their_groups(scim: TestClient) -> None:
+    a, b = make_user(scim), make_user(scim)
+    first = make_group(scim, [a], displayName=unique("first"))
+    second = make_group(scim, [a, b])
+    user = scim.get(f"/Users/{a}").json()
+    assert sorted(g["value"] for g in user["groups"]) == sorted([first["id"], second["id"]])
+    assert {g["display"] for g in user["groups"]} == {first["displayName"], second["displayName"]}
+    assert all(g["type"] == "direct" for g in user["groups"])
+    listed = scim.get("/Users", params={"filter": f'id eq "{b}"'}).json()
+    assert [g["value"] for g in listed["Resources"][0]["groups"]] == [second["id"]]
+    lean = scim.get(f"/Users/{a}", params={"excludedAttributes": "groups"}).json()
+    assert "groups" not in lean
+    # A PUT echoing the readOnly attribute changes nothing about membership.
+    echoed = scim.put(f"/Users/{b}", json={**scim.get(f"/Users/{b}").json(), "groups": []})
+    assert echoed.status_code == 200, echoed.text
+    assert [g["value"] for g in echoed.json()["groups"]] == [second["id"]]
+    assert scim.delete(f"/Groups/{second['id']}").status_code == 204
+    assert "groups" not in scim.get(f"/Users/{b}").json()

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
+from sqlalchemy import update
+
+from gogs_scim.gogs.client import GogsClient
+from gogs_scim.gogs.sandbox import RunningGogs
+from gogs_scim.store.tables import converge_jobs
 from tests.conftest import unique
 from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixture)
     Mapped,
@@ -17,9 +25,6 @@ from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixtur
     team_members,
     team_permission,
 )
-
-from gogs_scim.gogs.client import GogsClient
-from gogs_scim.gogs.sandbox import RunningGogs
 
 pytestmark = pytest.mark.gogs
 
@@ -124,21 +129,37 @@ def test_missing_org_is_an_error_not_created(mapped: Mapped, gogs_client: GogsCl
     assert error is not None and "create_org" in error
 
 
-def test_permission_mismatch_is_reported_not_changed(
+def test_wider_team_is_reported_and_never_joined(
     mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs
 ) -> None:
     org, gname = unique("org"), unique("g")
     gogs_client.create_org(gogs.admin_user, org)
     gogs_client.create_team(org, "devs", "admin")
     bridge, scim = mapped(rule(gname, org, "devs", permission="read"))
-    alice, alice_login = new_user(scim)
+    alice, _ = new_user(scim)
     gid = new_group(scim, gname, [alice])
     assert team_permission(gogs_client, org, "devs") == "admin"
+    # Joining an admin team when the rule says read would over-permission alice.
+    assert team_members(gogs_client, org, "devs") == set()
     state, error = group_sync(bridge, gid)
     assert state == "error"
     assert error is not None and "'admin'" in error and "'read'" in error
-    # Membership still follows the group: the warning is about the team, not the user.
+    assert "nobody is added" in error
+
+
+def test_narrower_team_is_reported_and_joined(
+    mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs
+) -> None:
+    org, gname = unique("org"), unique("g")
+    gogs_client.create_org(gogs.admin_user, org)
+    gogs_client.create_team(org, "devs", "read")
+    bridge, scim = mapped(rule(gname, org, "devs", permission="write"))
+    alice, alice_login = new_user(scim)
+    gid = new_group(scim, gname, [alice])
+    assert team_permission(gogs_client, org, "devs") == "read"
     assert team_members(gogs_client, org, "devs") == {alice_login}
+    state, error = group_sync(bridge, gid)
+    assert state == "error" and error is not None and "'read'" in error
 
 
 def test_delete_group_removes_its_memberships_and_keeps_the_team(
@@ -187,3 +208,26 @@ def test_owners_team_keeps_the_admin(
     assert team_members(gogs_client, org, "Owners") == {login, gogs.admin_user.lower()}
     remove(scim, gid, alice)
     assert team_members(gogs_client, org, "Owners") == {gogs.admin_user.lower()}
+
+
+def test_group_changes_while_gogs_is_down_reach_it_later(
+    mapped: Mapped, gogs_client: GogsClient, tmp_path: Path
+) -> None:
+    org, gname = unique("org"), unique("g")
+    mapping = rule(gname, org, "devs", create_org=True)
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    up, up_scim = mapped(mapping, database_url=store)
+    alice, login = new_user(up_scim)
+    down, down_scim = mapped(
+        mapping, database_url=store, gogs={"url": "http://127.0.0.1:9", "timeout_seconds": 2}
+    )
+    gid = new_group(down_scim, gname, [alice])  # stored and answered although Gogs is down
+    state, error = group_sync(down, gid)
+    assert state == "pending" and error is not None and "unreachable" in error.lower()
+    assert gogs_client.get_org(org) is None
+    # Gogs is back: the queued team job (due after its backoff) converges the team.
+    with up.engine.begin() as conn:
+        conn.execute(update(converge_jobs).values(not_before=datetime.now(UTC)))
+    assert up.reconciler.run_due() >= 1
+    assert team_members(gogs_client, org, "devs") == {login}
+    assert group_sync(up, gid) == ("synced", None)

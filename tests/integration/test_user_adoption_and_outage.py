@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from tests.conftest import unique
-from tests.integration.test_user_provisioning import new_user
 
 from gogs_scim.bootstrap import Bridge
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.scim.schema import GOGS_USER_SCHEMA
+from tests.conftest import unique
+from tests.integration.test_user_provisioning import new_user
 
 pytestmark = pytest.mark.gogs
 

@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 import pytest
 from starlette.testclient import TestClient
-from tests.conftest import unique
 
 from gogs_scim.bootstrap import Bridge
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.gogs.sandbox import RunningGogs
 from gogs_scim.scim.schema import GOGS_USER_SCHEMA, USER_SCHEMA
+from tests.conftest import unique
 
 pytestmark = pytest.mark.gogs
 

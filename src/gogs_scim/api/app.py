@@ -252,6 +252,8 @@ def create_app(
         Route(f"{SCIM_PREFIX}/Schemas/{{urn:path}}", schemas),
         Route(f"{SCIM_PREFIX}/Users", users_collection, methods=["GET", "POST"]),
         Route(f"{SCIM_PREFIX}/Users/.search", users_search, methods=["POST"]),
+        # The root search (RFC 7644 §3.4.3) covers the User type; see docs/conformance.md.
+        Route(f"{SCIM_PREFIX}/.search", users_search, methods=["POST"]),
         Route(
             f"{SCIM_PREFIX}/Users/{{user_id}}",
             user_item,

@@ -107,6 +107,11 @@ class Reconciler:
             with self._engine.begin() as conn:
                 jobs.complete(conn, job)
             return RunResult("gone")
+        if self._teams is not None and (not user.active or user.deleted_at is not None):
+            # Team access goes whatever becomes of the account itself: a conflict or a
+            # refusal below must not leave a deactivated user in a team.
+            with self._engine.begin() as conn:
+                self._user_teams(conn, user, changed=True)
         try:
             result = self._converger.converge(user, password)
         except GogsUnreachable as exc:
@@ -125,7 +130,7 @@ class Reconciler:
                 gogs_adopted=result.adopted,
                 revoked_at=result.revoked_at,
             )
-            team_keys = self._user_teams(conn, user, bool(result.calls))
+            team_keys = self._user_teams(conn, user, changed=bool(result.calls))
             jobs.complete(conn, job)
             for call in result.calls:
                 append(
@@ -141,7 +146,7 @@ class Reconciler:
         self.converge_teams_now(team_keys, request_id=request_id)
         return RunResult("synced")
 
-    def _user_teams(self, conn: Connection, user: UserRecord, changed: bool) -> list[str]:
+    def _user_teams(self, conn: Connection, user: UserRecord, *, changed: bool) -> list[str]:
         """Queue the teams a user's groups feed when the user's access may have moved:
         deactivated or deleted (leave), or the account changed or appeared in Gogs
         (join, now that it exists). Committed with the user's own outcome."""
@@ -157,12 +162,7 @@ class Reconciler:
                 jobs.complete(conn, job)
             return RunResult("gone")
         result = self._teams.run(job, request_id)
-        outcome: Outcome = {
-            "synced": "synced",
-            "unreachable": "unreachable",
-            "gone": "gone",
-        }.get(result.outcome, "rejected")  # type: ignore[assignment]
-        return RunResult(outcome, result.detail)
+        return RunResult(result.outcome, result.detail)
 
     def _failed(
         self, job: jobs.ConvergeJob, outcome: Outcome, detail: str, request_id: str | None

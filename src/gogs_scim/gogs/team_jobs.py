@@ -12,13 +12,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import Connection, Engine
 
 from gogs_scim.audit.trail import AuditEntry, append
 from gogs_scim.config import TeamMapping
 from gogs_scim.gogs.client import GogsError, GogsUnreachable
-from gogs_scim.gogs.teams import TeamConverger, TeamUnavailable
+from gogs_scim.gogs.teams import TeamConvergeInterrupted, TeamConverger, TeamUnavailable
 from gogs_scim.provisioning.teams import (
     TEAM_RESOURCE_TYPE,
     TeamTarget,
@@ -30,10 +31,13 @@ from gogs_scim.store import jobs, team_grants
 
 log = logging.getLogger(__name__)
 
+# "rejected": Gogs refused, or the team cannot exist as configured (missing org).
+TeamOutcome = Literal["synced", "unreachable", "rejected", "gone"]
+
 
 @dataclass(frozen=True)
 class TeamRunResult:
-    outcome: str  # "synced", "unreachable", "rejected", "unavailable", "gone", "busy"
+    outcome: TeamOutcome
     detail: str = ""
 
 
@@ -59,10 +63,6 @@ class TeamJobRunner:
         self._converger = converger
         self._targets = team_targets(mappings)
 
-    @property
-    def mappings_active(self) -> bool:
-        return bool(self._targets)
-
     def teams_of_user(self, conn: Connection, user_id: str) -> set[str]:
         """The keys of the teams the user's groups feed."""
         if not self._targets:
@@ -86,13 +86,19 @@ class TeamJobRunner:
             desired = group_store.active_member_logins(conn, group_ids)
             granted = team_grants.granted_logins(conn, target.key)
         try:
-            result = self._converger.converge(target, desired, granted)
+            try:
+                result = self._converger.converge(target, desired, granted)
+            except TeamConvergeInterrupted as interrupted:
+                self._remember(target, interrupted.added, interrupted.removed)
+                raise interrupted.cause from interrupted
         except GogsUnreachable as exc:
-            return self._failed(job, target, group_ids, "unreachable", str(exc), request_id)
+            detail = f"Gogs is unreachable: {exc}"
+            return self._failed(job, target, group_ids, "unreachable", detail, request_id)
         except TeamUnavailable as exc:
-            return self._failed(job, target, group_ids, "unavailable", str(exc), request_id)
-        except GogsError as exc:
             return self._failed(job, target, group_ids, "rejected", str(exc), request_id)
+        except GogsError as exc:
+            detail = f"Gogs refused: {exc}"
+            return self._failed(job, target, group_ids, "rejected", detail, request_id)
         now = datetime.now(UTC)
         warning = "; ".join(result.warnings) or None
         with self._engine.begin() as conn:
@@ -120,12 +126,26 @@ class TeamJobRunner:
                 )
         return TeamRunResult("synced", warning or "")
 
+    def _remember(
+        self, target: TeamTarget, added: tuple[str, ...], removed: tuple[str, ...]
+    ) -> None:
+        with self._engine.begin() as conn:
+            team_grants.record_changes(
+                conn,
+                target.key,
+                target.org,
+                target.team,
+                added=added,
+                removed=removed,
+                now=datetime.now(UTC),
+            )
+
     def _failed(
         self,
         job: jobs.ConvergeJob,
         target: TeamTarget,
         group_ids: list[str],
-        outcome: str,
+        outcome: TeamOutcome,
         detail: str,
         request_id: str | None,
     ) -> TeamRunResult:

@@ -3,8 +3,8 @@
 Level-triggered, like UserConverger: it reads the org, the team and its members from
 Gogs and makes only the calls needed. It never widens access it was not asked for:
 a team whose permission in Gogs differs from the rule is reported, not changed (the
-API has no team edit, and a wider team may be intended by an owner), and the org is
-only created when the rule says `create_org = true`.
+API has no team edit); while it grants *more* than the rule, nobody is added to it;
+and the org is only created when the rule says `create_org = true`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,33 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gogs_scim.gogs.client import GogsClient, GogsNotFound, GogsRejected, GogsTeam
+from gogs_scim.gogs.client import GogsClient, GogsError, GogsNotFound, GogsRejected, GogsTeam
 from gogs_scim.gogs.converge import GogsCall
 from gogs_scim.provisioning.teams import TeamTarget, plan_membership
 
 log = logging.getLogger(__name__)
 
 OWNERS_TEAM = "owners"
+# Gogs's access modes in order (ParseAccessMode; "owner" is the Owners team's).
+_RANK = {"read": 1, "write": 2, "admin": 3, "owner": 4}
 
 
 class TeamUnavailable(Exception):
     """The team cannot be converged as configured (missing org, Gogs refused it)."""
+
+
+class TeamConvergeInterrupted(Exception):
+    """Gogs failed part-way through the membership changes.
+
+    `added`/`removed` are the changes already made, so that the caller can remember
+    whom the bridge added (team_grants) before it handles `cause` like any failure.
+    """
+
+    def __init__(self, cause: GogsError, added: list[str], removed: list[str]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.added = tuple(added)
+        self.removed = tuple(removed)
 
 
 @dataclass(frozen=True)
@@ -64,12 +80,7 @@ class TeamConverger:
         if team is None:
             team = self._create_team(target)
             calls.append(GogsCall("create_team", where))
-        elif team.permission.lower() != target.permission:
-            warnings.append(
-                f"Gogs team {where} has permission {team.permission!r}, the mapping says "
-                f"{target.permission!r}; the bridge does not change it (fix it in Gogs)"
-            )
-            log.warning("%s", warnings[-1])
+        wider = self._check_permission(team, target, warnings)
         current = [member.login for member in self._client.list_team_members(team.id)]
         plan = plan_membership(
             desired=desired,
@@ -80,28 +91,49 @@ class TeamConverger:
             is_owners=team.name.lower() == OWNERS_TEAM,
         )
         added: list[str] = []
-        for login in plan.add:
-            try:
-                self._client.add_team_member(team.id, login)
-            except GogsNotFound:
-                # The account vanished from Gogs; its user's converge will recreate it
-                # and re-run this team.
-                warnings.append(f"Gogs user {login!r} does not exist; not added to {where}")
-                continue
-            added.append(login)
-            calls.append(GogsCall("add_team_member", f"{where}:{login}"))
         removed: list[str] = []
-        for login in plan.remove:
-            try:
-                self._client.remove_team_member(team.id, login)
-            except GogsRejected as exc:
-                warnings.append(f"could not remove {login!r} from {where}: {exc.message}")
-                continue
-            removed.append(login)
-            calls.append(GogsCall("remove_team_member", f"{where}:{login}"))
+        try:
+            for login in () if wider else plan.add:
+                try:
+                    self._client.add_team_member(team.id, login)
+                except GogsNotFound:
+                    # The account vanished from Gogs; its user's converge recreates it
+                    # and re-runs this team.
+                    warnings.append(f"Gogs user {login!r} does not exist; not added to {where}")
+                    continue
+                added.append(login)
+                calls.append(GogsCall("add_team_member", f"{where}:{login}"))
+            for login in plan.remove:
+                try:
+                    self._client.remove_team_member(team.id, login)
+                except GogsRejected as exc:
+                    warnings.append(f"could not remove {login!r} from {where}: {exc.message}")
+                    continue
+                removed.append(login)
+                calls.append(GogsCall("remove_team_member", f"{where}:{login}"))
+        except GogsError as exc:
+            if added or removed:
+                raise TeamConvergeInterrupted(exc, added, removed) from exc
+            raise
         return TeamConvergeResult(
             team.id, tuple(added), tuple(removed), tuple(calls), tuple(warnings)
         )
+
+    def _check_permission(self, team: GogsTeam, target: TeamTarget, warnings: list[str]) -> bool:
+        """Report a permission that differs from the rule; True when the team grants
+        more than the rule (then joining it would over-permission: nobody is added)."""
+        have = team.permission.lower()
+        if have == target.permission or team.name.lower() == OWNERS_TEAM:
+            return False
+        wider = _RANK.get(have, 4) > _RANK[target.permission]
+        consequence = "nobody is added to it" if wider else "members are added anyway"
+        warnings.append(
+            f"Gogs team {target.org}/{target.team} has permission {have!r}, the mapping "
+            f"says {target.permission!r}; the bridge does not change it and {consequence} "
+            "(fix the team in Gogs or the mapping)"
+        )
+        log.warning("%s", warnings[-1])
+        return wider
 
     def _find_team(self, target: TeamTarget) -> GogsTeam | None:
         folded = target.team.lower()

@@ -136,9 +136,12 @@ class GroupService:
             ]
         return GroupPage(total=total, start_index=start, groups=views)
 
-    def groups_of_user(self, user_id: str) -> list[GroupRecord]:
+    def memberships(self, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """(group id, displayName) of each user's groups, for Users' `groups`."""
+        if not user_ids:
+            return {}
         with self._engine.connect() as conn:
-            return group_store.groups_of_user(conn, user_id)
+            return group_store.memberships(conn, user_ids)
 
     # -- writes --------------------------------------------------------------------
 
@@ -253,7 +256,11 @@ class GroupService:
         full = dict(current.document)
         if members:
             full[MEMBERS] = [
-                {"value": m.user_id, "type": "User", **({"display": m.display} if m.display else {})}
+                {
+                    "value": m.user_id,
+                    "type": "User",
+                    **({"display": m.display} if m.display else {}),
+                }
                 for m in members
             ]
         patched = apply_patch(full, body, GROUP_RESOURCE, current_id=current.id).document

@@ -54,9 +54,9 @@ from scim2_models.path import (
     ValuePath,
 )
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     FromClause,
-    Select,
     and_,
     exists,
     false,
@@ -104,7 +104,7 @@ LIKE_ESCAPE = "/"
 # compare at that precision: the value a client reads back must `eq` the stored one.
 RENDERED_PRECISION = timedelta(milliseconds=1)
 
-_ORDERING = {
+_PYTHON_ORDERING = {
     CompareOperator.gt: operator.gt,
     CompareOperator.ge: operator.ge,
     CompareOperator.lt: operator.lt,
@@ -210,7 +210,7 @@ def _text_condition(
     """
     if op == CompareOperator.eq:
         return column == operand
-    if op in _ORDERING:
+    if op in _PYTHON_ORDERING:
         return _ordered(_CodePointOrder(column), op, operand)
     if operand == "":
         return column.is_not(None)  # every string contains, starts and ends with ""
@@ -310,53 +310,139 @@ def _coerce_operand(
         if moment is None:
             raise error(f"{label!r} must be compared with an ISO 8601 dateTime")
         return moment
-    if kind == "binary" and op in _ORDERING:
+    if kind == "binary" and op in _PYTHON_ORDERING:
         raise error(f"Operator '{op.value}' cannot compare the binary {label!r}")
     return value
 
 
 # -- where values come from --------------------------------------------------------------
+#
+# A term on the index or on memberships is "some row exists". It can be written two
+# ways: EXISTS correlated to the resource row (a probe: one index lookup per candidate
+# resource), or `id IN (SELECT resource_id ... WHERE value = ?)` (a driver: one index
+# range, then primary-key lookups). PostgreSQL's planner turns either into the better
+# join by itself, and is given EXISTS (its NOT EXISTS/OR handling is the robust one).
+# SQLite runs both literally: EXISTS alone scans every resource, IN materialises its
+# whole subquery. So on SQLite the compiler picks, per conjunction, the one term most
+# likely to be selective as the driver and probes the rest (see _Compiler.rank).
+
+
+class _Driven(ColumnElement[bool]):
+    """A row-existence test: `drive` (IN form) on SQLite, `probe` (EXISTS) elsewhere."""
+
+    __visit_name__ = "gogs_scim_driven"
+    inherit_cache = True
+    # Renders as a predicate (IN/EXISTS): SQLite must not get `(...) = 1`, which hides
+    # the IN from its planner.
+    _is_implicitly_boolean = True
+    _traverse_internals = [
+        ("probe", InternalTraversal.dp_clauseelement),
+        ("drive", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, probe: ColumnElement[bool], drive: ColumnElement[bool]) -> None:
+        self.probe = probe
+        self.drive = drive
+        self.type = Boolean()
+
+
+@compiles(_Driven)
+def _driven_default(element: _Driven, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.probe, **kw)
+
+
+@compiles(_Driven, "sqlite")
+def _driven_sqlite(element: _Driven, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.drive, **kw)})"
+
+
+RowCondition = Callable[[FromClause], ColumnElement[bool]]
 
 
 class _Source(Protocol):
     """The values of one attribute for the resource (or element) being tested."""
 
-    def match(self, op: CompareOperator, operand: Any) -> ColumnElement[bool]:
+    def match(self, op: CompareOperator, operand: Any, *, drive: bool) -> ColumnElement[bool]:
         """Some value satisfies `op operand` (never `ne`); always true or false."""
         ...
 
-    def present(self, *, non_empty: bool) -> ColumnElement[bool]:
-        """Some value exists (a non-empty one if `non_empty`); always true or false."""
+    def present(self, *, drive: bool) -> ColumnElement[bool]:
+        """`pr`: some value is neither null nor empty; always true or false."""
+        ...
+
+    def is_null(self) -> ColumnElement[bool]:
+        """`eq null`: no value, or (multi-valued) some element without one."""
         ...
 
 
 @dataclass(frozen=True)
 class _Scope:
-    """How an index lookup is tied to what is being tested.
-
-    At the top, rows of the resource (`table.c.id`); inside a value filter, rows of
-    one element of a multi-valued attribute (`element`, a marker row).
-    """
+    """What index rows are tied to: the resource (`table.c.id`) at the top, or one
+    element of a multi-valued attribute (`element`: a row of it) in a value filter."""
 
     table: FromClause
     resource_type: str
     element: FromClause | None = None
 
     def rows_exist(
-        self, paths: Sequence[str], condition: Callable[[FromClause], ColumnElement[bool]]
+        self, paths: Sequence[str], condition: RowCondition, *, drive: bool
     ) -> ColumnElement[bool]:
+        def on_path(rows: FromClause) -> ColumnElement[bool]:
+            if len(paths) == 1:
+                return rows.c.path == paths[0]
+            return rows.c.path.in_(paths)
+
         rows = attribute_values.alias()
-        if self.element is None:
-            owner = [rows.c.resource_id == self.table.c.id]
-        else:
-            owner = [
+        if self.element is not None:
+            return exists().where(
+                rows.c.resource_type == self.resource_type,
                 rows.c.resource_id == self.element.c.resource_id,
                 rows.c.item == self.element.c.item,
-            ]
-        path = rows.c.path == paths[0] if len(paths) == 1 else rows.c.path.in_(paths)
-        return exists().where(
-            rows.c.resource_type == self.resource_type, *owner, path, condition(rows)
+                on_path(rows),
+                condition(rows),
+            )
+        probe = exists().where(
+            rows.c.resource_type == self.resource_type,
+            rows.c.resource_id == self.table.c.id,
+            on_path(rows),
+            condition(rows),
         )
+        if not drive:
+            return probe
+        found = attribute_values.alias()
+        owners = select(found.c.resource_id).where(
+            found.c.resource_type == self.resource_type, on_path(found), condition(found)
+        )
+        return _Driven(probe, self.table.c.id.in_(owners))
+
+
+def _index_condition(attribute: AttributeDef, op: CompareOperator, operand: Any) -> RowCondition:
+    """`op operand` on one index row holding a value of `attribute`."""
+
+    def condition(rows: FromClause) -> ColumnElement[bool]:
+        if attribute.type == "boolean":
+            return rows.c.value_exact == ("true" if operand else "false")
+        if attribute.type in NUMBER_TYPES:
+            return _number_condition(rows.c.value_number, op, operand)
+        if attribute.type == "dateTime":
+            return _text_condition(rows.c.value_exact, op, datetime_key(operand), mixed_case=False)
+        if attribute.case_exact:
+            prepared = truncate(exact_text(operand))
+            return _text_condition(rows.c.value_exact, op, prepared, mixed_case=True)
+        prepared = truncate(fold_text(operand))
+        return _text_condition(rows.c.value_folded, op, prepared, mixed_case=False)
+
+    return condition
+
+
+def _index_present(rows: FromClause) -> ColumnElement[bool]:
+    # Every value row has value_exact (numbers and booleans as text); only marker rows
+    # have none, and presence never looks at marker paths.
+    return rows.c.value_exact != ""
+
+
+def _any_row(rows: FromClause) -> ColumnElement[bool]:
+    return true()
 
 
 @dataclass(frozen=True)
@@ -366,35 +452,39 @@ class _IndexSource:
     scope: _Scope
     paths: tuple[str, ...]
     attribute: AttributeDef
+    # For a sub-attribute of a multi-valued complex attribute (at the top): the marker
+    # path of its elements, which `eq null` ranges over.
+    marker: str | None = None
 
-    def match(self, op: CompareOperator, operand: Any) -> ColumnElement[bool]:
-        attribute = self.attribute
+    def match(self, op: CompareOperator, operand: Any, *, drive: bool) -> ColumnElement[bool]:
+        condition = _index_condition(self.attribute, op, operand)
+        return self.scope.rows_exist(self.paths, condition, drive=drive)
 
-        def condition(rows: FromClause) -> ColumnElement[bool]:
-            if attribute.type == "boolean":
-                return rows.c.value_exact == ("true" if operand else "false")
-            if attribute.type in NUMBER_TYPES:
-                return _number_condition(rows.c.value_number, op, operand)
-            if attribute.type == "dateTime":
-                key = datetime_key(operand)
-                return _text_condition(rows.c.value_exact, op, key, mixed_case=False)
-            if attribute.case_exact:
-                prepared = truncate(exact_text(operand))
-                return _text_condition(rows.c.value_exact, op, prepared, mixed_case=True)
-            prepared = truncate(fold_text(operand))
-            return _text_condition(rows.c.value_folded, op, prepared, mixed_case=False)
+    def present(self, *, drive: bool) -> ColumnElement[bool]:
+        return self.scope.rows_exist(self.paths, _index_present, drive=drive)
 
-        return self.scope.rows_exist(self.paths, condition)
-
-    def present(self, *, non_empty: bool) -> ColumnElement[bool]:
-        def condition(rows: FromClause) -> ColumnElement[bool]:
-            # Every value row has value_exact (numbers and booleans as text); only
-            # marker rows have none, and they are not under these paths.
-            if non_empty:
-                return rows.c.value_exact != ""
-            return rows.c.value_exact.is_not(None)
-
-        return self.scope.rows_exist(self.paths, condition)
+    def is_null(self) -> ColumnElement[bool]:
+        absent = not_(self.scope.rows_exist(self.paths, _any_row, drive=False))
+        if self.marker is None:
+            return absent
+        # Like every comparison on a multi-valued attribute, `emails.type eq null`
+        # holds when *some* element's type is null (as scim2-models reads it): no
+        # element at all, or an element without the sub-attribute.
+        scope = self.scope
+        element = attribute_values.alias()
+        inner = _Scope(scope.table, scope.resource_type, element)
+        lacking = exists().where(
+            element.c.resource_type == scope.resource_type,
+            element.c.resource_id == scope.table.c.id,
+            element.c.path == self.marker,
+            not_(inner.rows_exist(self.paths, _any_row, drive=False)),
+        )
+        elements = exists().where(
+            element.c.resource_type == scope.resource_type,
+            element.c.resource_id == scope.table.c.id,
+            element.c.path == self.marker,
+        )
+        return or_(not_(elements), lacking)
 
 
 @dataclass(frozen=True)
@@ -403,7 +493,8 @@ class _ColumnSource:
 
     `fold` is how the column was case-folded when written (None: caseExact, compared
     as is). `presence` answers `pr` instead of the column when the column is not the
-    document's value (`active`, which defaults to true).
+    document's value (`active`, which defaults to true). `selective` marks indexed
+    columns whose `eq` finds a handful of rows.
     """
 
     column: ColumnElement[Any]
@@ -411,6 +502,7 @@ class _ColumnSource:
     fold: Callable[[str], str] | None = None
     nullable: bool = True
     presence: _Source | None = None
+    selective: bool = False
 
     def _known(self, condition: ColumnElement[bool]) -> ColumnElement[bool]:
         # SQL's NULL would make `not (externalId eq "x")` unknown, not true, for a
@@ -419,7 +511,7 @@ class _ColumnSource:
             return condition
         return and_(self.column.is_not(None), condition)
 
-    def match(self, op: CompareOperator, operand: Any) -> ColumnElement[bool]:
+    def match(self, op: CompareOperator, operand: Any, *, drive: bool) -> ColumnElement[bool]:
         kind = self.attribute.type
         if kind == "boolean":
             return self._known(self.column == bool(operand))
@@ -430,15 +522,20 @@ class _ColumnSource:
         prepared = operand if self.fold is None else self.fold(operand)
         return self._known(_text_condition(self.column, op, prepared, mixed_case=self.fold is None))
 
-    def present(self, *, non_empty: bool) -> ColumnElement[bool]:
+    def present(self, *, drive: bool) -> ColumnElement[bool]:
         if self.presence is not None:
-            return self.presence.present(non_empty=non_empty)
-        if not self.nullable and not non_empty:
-            return true()
+            return self.presence.present(drive=drive)
         condition: ColumnElement[bool] = self.column.is_not(None)
-        if non_empty and self.attribute.type in TEXT_TYPES:
+        if self.attribute.type in TEXT_TYPES:
             condition = and_(condition, self.column != "")
         return condition
+
+    def is_null(self) -> ColumnElement[bool]:
+        if self.presence is not None:
+            return self.presence.is_null()
+        if not self.nullable:
+            return false()
+        return self.column.is_(None)
 
 
 @dataclass(frozen=True)
@@ -448,7 +545,7 @@ class _ConstantSource:
     value: str
     attribute: AttributeDef
 
-    def match(self, op: CompareOperator, operand: Any) -> ColumnElement[bool]:
+    def match(self, op: CompareOperator, operand: Any, *, drive: bool) -> ColumnElement[bool]:
         if self.attribute.case_exact:
             value, operand = exact_text(self.value), exact_text(operand)
         else:
@@ -462,24 +559,29 @@ class _ConstantSource:
         elif op == CompareOperator.ew:
             result = value.endswith(operand)
         else:
-            result = _ORDERING[op](value, operand)
+            result = _PYTHON_ORDERING[op](value, operand)
         return true() if result else false()
 
-    def present(self, *, non_empty: bool) -> ColumnElement[bool]:
+    def present(self, *, drive: bool) -> ColumnElement[bool]:
         return true()
+
+    def is_null(self) -> ColumnElement[bool]:
+        return false()
 
 
 @dataclass(frozen=True)
 class _Relation:
-    """A multi-valued attribute kept as rows of scim_group_members.
+    """A multi-valued attribute kept as rows of scim_group_members (own aliases).
 
-    `rows()` selects the live memberships of the resource being tested; `columns`
-    maps the filterable sub-attributes to (column, fold) on those rows.
+    `owner` is the membership column naming the resource being tested, `rows` the
+    memberships joined to what makes them live, `columns` the filterable
+    sub-attributes as (column, fold) on those rows.
     """
 
     label: str
-    attribute: AttributeDef
-    select_rows: Callable[[FromClause], Select[Any]]
+    owner: ColumnElement[Any]
+    rows: FromClause
+    live: ColumnElement[bool]
     columns: dict[str, tuple[ColumnElement[Any], Callable[[str], str] | None]]
 
     def sub_source(self, sub: AttributeDef, error: ErrorFactory) -> _ColumnSource:
@@ -487,48 +589,68 @@ class _Relation:
         if spec is None:
             raise error(f"'{self.label}.{sub.name}' cannot be used in a filter or sortBy")
         column, fold = spec
-        return _ColumnSource(column, sub, fold=fold, nullable=True)
+        return _ColumnSource(column, sub, fold=fold, nullable=_nullable(column))
+
+    def exists(
+        self, table: FromClause, condition: ColumnElement[bool], *, drive: bool
+    ) -> ColumnElement[bool]:
+        base = select(self.owner).select_from(self.rows)
+        probe = base.where(self.owner == table.c.id, self.live, condition).exists()
+        if not drive:
+            return probe
+        return _Driven(probe, table.c.id.in_(base.where(self.live, condition)))
+
+
+def _nullable(column: ColumnElement[Any]) -> bool:
+    return bool(getattr(column, "nullable", True))
+
+
+def _group_members_relation() -> _Relation:
+    members, member = group_members.alias(), users.alias()
+    return _Relation(
+        "members",
+        owner=members.c.group_id,
+        rows=members.join(member, member.c.id == members.c.user_id),
+        # A soft-deleted user no longer exists for SCIM, so it is no member either.
+        live=member.c.deleted_at.is_(None),
+        columns={"value": (members.c.user_id, None)},
+    )
+
+
+def _user_groups_relation() -> _Relation:
+    memberships, group = group_members.alias(), groups.alias()
+    return _Relation(
+        "groups",
+        owner=memberships.c.user_id,
+        rows=memberships.join(group, group.c.id == memberships.c.group_id),
+        live=group.c.deleted_at.is_(None),
+        columns={
+            "value": (memberships.c.group_id, None),
+            "display": (group.c.display_name_folded, fold_text),
+        },
+    )
 
 
 @dataclass(frozen=True)
 class _RelationSource:
-    """One sub-attribute of a relation, as a source for top-level terms."""
+    """A sub-attribute of a relation (`members.value`), or the relation itself (`pr`)."""
 
     table: FromClause
     relation: _Relation
-    column: _ColumnSource | None  # None: the attribute itself (only `pr` reaches it)
+    column: _ColumnSource | None
 
-    def match(self, op: CompareOperator, operand: Any) -> ColumnElement[bool]:
-        assert self.column is not None
-        return self.relation.select_rows(self.table).where(self.column.match(op, operand)).exists()
+    def match(self, op: CompareOperator, operand: Any, *, drive: bool) -> ColumnElement[bool]:
+        assert self.column is not None, "comparisons resolve to a sub-attribute"
+        condition = self.column.match(op, operand, drive=False)
+        return self.relation.exists(self.table, condition, drive=drive)
 
-    def present(self, *, non_empty: bool) -> ColumnElement[bool]:
-        rows = self.relation.select_rows(self.table)
-        if self.column is not None:
-            rows = rows.where(self.column.present(non_empty=non_empty))
-        return rows.exists()
+    def present(self, *, drive: bool) -> ColumnElement[bool]:
+        condition = true() if self.column is None else self.column.present(drive=False)
+        return self.relation.exists(self.table, condition, drive=drive)
 
-
-def _group_members(table: FromClause) -> Select[Any]:
-    # Members that are soft-deleted users no longer exist for SCIM.
-    return (
-        select(group_members.c.user_id)
-        .select_from(group_members.join(users, users.c.id == group_members.c.user_id))
-        .where(group_members.c.group_id == table.c.id, users.c.deleted_at.is_(None))
-    )
-
-
-def _user_groups(table: FromClause) -> Select[Any]:
-    return (
-        select(group_members.c.group_id)
-        .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
-        .where(group_members.c.user_id == table.c.id, groups.c.deleted_at.is_(None))
-    )
-
-
-def _lower(text: str) -> str:
-    # What the store used when it wrote the *_folded columns (str.lower()).
-    return text.lower()
+    def is_null(self) -> ColumnElement[bool]:
+        # Membership rows always name a user and a group: null means no membership.
+        return not_(self.relation.exists(self.table, true(), drive=False))
 
 
 # -- resolving attribute paths -----------------------------------------------------------
@@ -541,9 +663,9 @@ class _Target:
     label: str
     resolved: ResolvedAttribute
     attribute: AttributeDef  # the compared (sub-)attribute
-    source: _Source | None = None
+    source: _Source
     relation: _Relation | None = None  # set for `members`/`groups` themselves
-    element_paths: tuple[str, ...] = ()  # index: the marker path of a multi-valued complex
+    marker: str | None = None  # the element marker path of a multi-valued complex
 
 
 class _Resolver:
@@ -574,9 +696,10 @@ class _Resolver:
         if comparing and sub is None and attribute.is_complex:
             value = attribute.sub("value")
             if not attribute.multi_valued or value is None:
+                example = attribute.sub_attributes[0].name if attribute.sub_attributes else "x"
                 raise self.error(
                     f"{label!r} is complex: compare one of its sub-attributes, "
-                    f"e.g. '{label}.{attribute.sub_attributes[0].name}'"
+                    f"e.g. '{label}.{example}'"
                 )
             # RFC 7644 §3.4.2.2: `emails co "x"` compares emails.value.
             resolved = ResolvedAttribute(resolved.schema, attribute, value)
@@ -585,37 +708,33 @@ class _Resolver:
 
         column = self._column(resolved, target)
         if column is not None:
-            return _Target(label, resolved, target, source=column)
+            return _Target(label, resolved, target, column)
         relation = self._relation(resolved)
         if relation is not None:
             if sub is None:
                 source = _RelationSource(self.table, relation, None)
-                return _Target(label, resolved, target, source=source, relation=relation)
+                return _Target(label, resolved, target, source, relation=relation)
             column_source = relation.sub_source(sub, self.error)
-            return _Target(
-                label, resolved, target, source=_RelationSource(self.table, relation, column_source)
-            )
+            source = _RelationSource(self.table, relation, column_source)
+            return _Target(label, resolved, target, source)
         if not is_indexed(resolved.schema, attribute, self.resource):
             raise self.error(f"{label!r} cannot be used in a filter or sortBy")
         if sub is not None:
             path = index_path(resolved.schema, attribute, sub)
-            return _Target(label, resolved, target, source=_IndexSource(self.scope, (path,), sub))
+            marker = index_path(resolved.schema, attribute) if attribute.multi_valued else None
+            values = _IndexSource(self.scope, (path,), sub, marker)
+            return _Target(label, resolved, target, values)
         if attribute.is_complex:
             paths = tuple(
                 index_path(resolved.schema, attribute, each)
                 for each in attribute.sub_attributes
                 if each.returned != "never"
             )
-            marker = (index_path(resolved.schema, attribute),) if attribute.multi_valued else ()
-            return _Target(
-                label,
-                resolved,
-                target,
-                source=_IndexSource(self.scope, paths, attribute),
-                element_paths=marker,
-            )
+            marker = index_path(resolved.schema, attribute) if attribute.multi_valued else None
+            whole = _IndexSource(self.scope, paths, attribute)
+            return _Target(label, resolved, target, whole, marker=marker)
         path = index_path(resolved.schema, attribute)
-        return _Target(label, resolved, target, source=_IndexSource(self.scope, (path,), attribute))
+        return _Target(label, resolved, target, _IndexSource(self.scope, (path,), attribute))
 
     def _column(self, resolved: ResolvedAttribute, target: AttributeDef) -> _Source | None:
         """The column holding this attribute, for attributes the store keeps in one."""
@@ -625,9 +744,9 @@ class _Resolver:
         is_user = self.resource.name == "User"
         if schema is COMMON_SCHEMA:
             if name == "id":
-                return _ColumnSource(table.c.id, target, nullable=False)
+                return _ColumnSource(table.c.id, target, nullable=False, selective=True)
             if name == "externalId":
-                return _ColumnSource(table.c.external_id, target)
+                return _ColumnSource(table.c.external_id, target, selective=True)
             if sub is None:
                 return _ConstantSource(self.resource.name, target)  # `meta pr`: always
             if sub == "created":
@@ -641,10 +760,16 @@ class _Resolver:
             raise self.error(f"'meta.{sub}' cannot be used in a filter or sortBy")
         if schema.urn == self.resource.core.urn and sub is None:
             if is_user and name == "userName":
-                return _ColumnSource(table.c.user_name_folded, target, fold=_lower)
+                return _ColumnSource(
+                    table.c.user_name_folded, target, fold=fold_text, selective=True
+                )
             if not is_user and name == "displayName":
                 return _ColumnSource(
-                    table.c.display_name_folded, target, fold=_lower, nullable=False
+                    table.c.display_name_folded,
+                    target,
+                    fold=fold_text,
+                    nullable=False,
+                    selective=True,
                 )
             if is_user and name == "active":
                 presence = _IndexSource(self.scope, ("active",), target)
@@ -657,91 +782,137 @@ class _Resolver:
         # The Gogs extension is the service's own data, rendered from these columns.
         c = self.table.c
         if name == "login":
-            return _ColumnSource(c.gogs_login_folded, target, fold=_lower)
+            return _ColumnSource(c.gogs_login_folded, target, fold=fold_text, selective=True)
         if name == "userId":
             return _ColumnSource(c.gogs_user_id, target)
         if name == "adopted":
             return _ColumnSource(c.gogs_adopted, target, nullable=False)
         if name == "syncState":
-            return _ColumnSource(func.lower(c.sync_state), target, fold=_lower, nullable=False)
+            return _ColumnSource(func.lower(c.sync_state), target, fold=fold_text, nullable=False)
         # syncError: lower() in SQL folds only ASCII on SQLite; good enough for the
         # bridge's own (English) error messages.
-        return _ColumnSource(func.lower(c.sync_error), target, fold=_lower)
+        return _ColumnSource(func.lower(c.sync_error), target, fold=fold_text)
 
     def _relation(self, resolved: ResolvedAttribute) -> _Relation | None:
         if resolved.schema.urn != self.resource.core.urn:
             return None
-        attribute = resolved.attribute
-        if self.resource.name == "Group" and attribute.name == "members":
-            return _Relation(
-                "members",
-                attribute,
-                _group_members,
-                {"value": (group_members.c.user_id, None)},
-            )
-        if self.resource.name == "User" and attribute.name == "groups":
-            return _Relation(
-                "groups",
-                attribute,
-                _user_groups,
-                {
-                    "value": (group_members.c.group_id, None),
-                    "display": (groups.c.display_name_folded, _lower),
-                },
-            )
+        name = resolved.attribute.name
+        if self.resource.name == "Group" and name == "members":
+            return _group_members_relation()
+        if self.resource.name == "User" and name == "groups":
+            return _user_groups_relation()
         return None
 
 
 # -- compiling a filter ------------------------------------------------------------------
 
+# Driver ranks (higher: more likely selective). A selective column equality needs no
+# index driver at all: its index finds the candidate rows, the other terms probe them.
+_RANK_COLUMN = 100
+_RANK_EQ_DISTINCT = 3  # eq on an attribute with free-form values (emails.value)
+_RANK_EQ_FEW = 2  # eq on a boolean or an attribute with canonical values (emails.type)
+_RANK_OTHER = 1  # co/sw/ew/gt/.../pr: better than scanning every resource
+_RANK_MARKERS = 0  # a value filter with no positive term: scans the elements
+
+
+def _leaf_rank(attribute: AttributeDef, op: CompareOperator, value: Any) -> int | None:
+    if op == CompareOperator.ne or value is None:
+        return None  # true for most resources: nothing to start from
+    if op == CompareOperator.eq:
+        few = attribute.type == "boolean" or bool(attribute.canonical_values)
+        return _RANK_EQ_FEW if few else _RANK_EQ_DISTINCT
+    return _RANK_OTHER
+
 
 def _term(
     source: _Source,
     attribute: AttributeDef,
-    op: CompareOperator,
-    value: Any,
+    node: Comparison,
     label: str,
     error: ErrorFactory,
+    *,
+    drive: bool,
 ) -> ColumnElement[bool]:
+    op, value = node.op, node.value
     if value is None:
         # `eq null`: absent; `ne null`: present. Nothing else compares with null.
         if op == CompareOperator.eq:
-            return not_(source.present(non_empty=False))
+            return source.is_null()
         if op == CompareOperator.ne:
-            return source.present(non_empty=False)
+            return not_(source.is_null())
         raise error(f"Operator '{op.value}' cannot compare {label!r} with null")
     operand = _coerce_operand(attribute, op, value, label, error)
     if op == CompareOperator.ne:
-        return not_(source.match(CompareOperator.eq, operand))
-    return source.match(op, operand)
+        return not_(source.match(CompareOperator.eq, operand, drive=False))
+    return source.match(op, operand, drive=drive)
 
 
 class _Compiler:
+    """Turns a filter tree into SQL; `drive` marks terms that may drive (see _Driven)."""
+
     def __init__(self, resolver: _Resolver) -> None:
         self.resolver = resolver
         self.error = resolver.error
 
-    def condition(self, node: FilterNode) -> ColumnElement[bool]:
+    def condition(self, node: FilterNode, *, drive: bool) -> ColumnElement[bool]:
         if isinstance(node, Comparison):
             target = self.resolver.resolve(node.attr_path, comparing=True)
-            assert target.source is not None
             return _term(
-                target.source, target.attribute, node.op, node.value, target.label, self.error
+                target.source, target.attribute, node, target.label, self.error, drive=drive
             )
         if isinstance(node, Present):
             target = self.resolver.resolve(node.attr_path, comparing=False)
-            assert target.source is not None
-            return target.source.present(non_empty=True)
+            return target.source.present(drive=drive)
         if isinstance(node, Not):
-            return not_(self.condition(node.expr))
+            return not_(self.condition(node.expr, drive=False))
         if isinstance(node, LogicalExpr):
-            terms = [self.condition(term) for term in node.terms]
-            return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+            if node.op == LogicalOperator.or_:
+                return or_(*(self.condition(term, drive=drive) for term in node.terms))
+            driver = self._driver(node.terms) if drive else None
+            return and_(*(self.condition(term, drive=term is driver) for term in node.terms))
         if isinstance(node, ValuePath):
-            return self.value_path(node)
+            return self.value_path(node, drive=drive)
         raise self.error(f"Unsupported filter expression {type(node).__name__}")
 
-    def value_path(self, node: ValuePath) -> ColumnElement[bool]:
+    def _driver(self, terms: Sequence[FilterNode]) -> FilterNode | None:
+        """The conjunct to drive the query from: the best ranked (first on ties)."""
+        best: tuple[int, FilterNode] | None = None
+        for term in terms:
+            rank = self.rank(term)
+            if rank is not None and (best is None or rank > best[0]):
+                best = (rank, term)
+        return None if best is None else best[1]
+
+    def rank(self, node: FilterNode) -> int | None:
+        """How selective a term likely is as a driver; None if it cannot drive."""
+        if isinstance(node, Comparison):
+            target = self.resolver.resolve(node.attr_path, comparing=True)
+            source = target.source
+            if isinstance(source, _ColumnSource):
+                selective = source.selective and node.op == CompareOperator.eq
+                return _RANK_COLUMN if selective and node.value is not None else None
+            if isinstance(source, _ConstantSource):
+                return None
+            return _leaf_rank(target.attribute, node.op, node.value)
+        if isinstance(node, Present):
+            target = self.resolver.resolve(node.attr_path, comparing=False)
+            if isinstance(target.source, _IndexSource | _RelationSource):
+                return _RANK_OTHER
+            return None
+        if isinstance(node, ValuePath):
+            anchor = self._anchor(node.val_filter, self._value_path_target(node))
+            return _RANK_MARKERS if anchor is None else anchor[0]
+        if isinstance(node, LogicalExpr):
+            ranks = [self.rank(term) for term in node.terms]
+            if node.op == LogicalOperator.and_:
+                known = [rank for rank in ranks if rank is not None]
+                return max(known) if known else None
+            return None if None in ranks else min(r for r in ranks if r is not None)
+        return None  # not: true for most resources
+
+    # -- value filters: attr[...] -------------------------------------------------------
+
+    def _value_path_target(self, node: ValuePath) -> _Target:
         if node.sub_attr is not None:
             raise self.error("A value filter cannot be followed by a sub-attribute here")
         target = self.resolver.resolve(node.attr_path, comparing=False)
@@ -751,70 +922,126 @@ class _Compiler:
                 f"{target.label!r} is not a multi-valued complex attribute: "
                 "value filters (attr[...]) apply to those only"
             )
+        return target
+
+    def _anchor(
+        self, val_filter: FilterNode, target: _Target
+    ) -> tuple[int, AttributeDef, Comparison | Present] | None:
+        """The best positive term among the value filter's conjuncts, if any."""
+        terms = (
+            val_filter.terms
+            if isinstance(val_filter, LogicalExpr) and val_filter.op == LogicalOperator.and_
+            else (val_filter,)
+        )
+        best: tuple[int, AttributeDef, Comparison | Present] | None = None
+        for term in terms:
+            if not isinstance(term, Comparison | Present):
+                continue
+            sub = _element_sub(target, term.attr_path, self.error)
+            if isinstance(term, Present):
+                rank: int | None = _RANK_OTHER
+            else:
+                rank = _leaf_rank(sub, term.op, term.value)
+            if rank is not None and (best is None or rank > best[0]):
+                best = (rank, sub, term)
+        return best
+
+    def value_path(self, node: ValuePath, *, drive: bool) -> ColumnElement[bool]:
+        target = self._value_path_target(node)
+        table, resource_type = self.resolver.table, self.resolver.resource_type
         if target.relation is not None:
             relation = target.relation
             inner = _ElementCompiler(
-                self.resolver,
-                target.label,
-                attribute,
-                lambda sub: relation.sub_source(sub, self.error),
-            ).condition(node.val_filter)
-            return relation.select_rows(self.resolver.table).where(inner).exists()
+                self.resolver, target, lambda sub: relation.sub_source(sub, self.error)
+            ).condition(node.val_filter, drive=False)
+            return relation.exists(table, inner, drive=drive)
+
+        def inner_on(element: FromClause) -> ColumnElement[bool]:
+            scope = _Scope(table, resource_type, element)
+            schema, parent = target.resolved.schema, target.attribute
+
+            def sub_source(sub: AttributeDef) -> _Source:
+                return _IndexSource(scope, (index_path(schema, parent, sub),), sub)
+
+            return _ElementCompiler(self.resolver, target, sub_source).condition(
+                node.val_filter, drive=False
+            )
+
+        # The elements: one marker row each (flatten.py); every inner term must hold
+        # for the same element, i.e. rows with the marker's resource_id and item.
+        assert target.marker is not None
         element = attribute_values.alias()
-        scope = _Scope(self.resolver.table, self.resolver.resource_type, element)
-        schema = target.resolved.schema
-
-        def sub_source(sub: AttributeDef) -> _Source:
-            return _IndexSource(scope, (index_path(schema, attribute, sub),), sub)
-
-        inner = _ElementCompiler(self.resolver, target.label, attribute, sub_source).condition(
-            node.val_filter
+        probe = exists().where(
+            element.c.resource_type == resource_type,
+            element.c.resource_id == table.c.id,
+            element.c.path == target.marker,
+            inner_on(element),
         )
-        return exists().where(
-            element.c.resource_type == self.resolver.resource_type,
-            element.c.resource_id == self.resolver.table.c.id,
-            element.c.path == target.element_paths[0],
-            inner,
+        if not drive:
+            return probe
+        # Driving: start from the rows of the best inner term (found by the value
+        # index) instead of from every element, then check the whole value filter on
+        # each such row's element.
+        start = attribute_values.alias()
+        anchor = self._anchor(node.val_filter, target)
+        condition: ColumnElement[bool]
+        if anchor is None:
+            path, condition = target.marker, true()
+        else:
+            _, sub, term = anchor
+            path = index_path(target.resolved.schema, target.attribute, sub)
+            if isinstance(term, Present):
+                condition = _index_present(start)
+            else:
+                operand = _coerce_operand(sub, term.op, term.value, target.label, self.error)
+                condition = _index_condition(sub, term.op, operand)(start)
+        owners = select(start.c.resource_id).where(
+            start.c.resource_type == resource_type,
+            start.c.path == path,
+            condition,
+            inner_on(start),
         )
+        return _Driven(probe, table.c.id.in_(owners))
+
+
+def _element_sub(target: _Target, attr_path: AttrPath, error: ErrorFactory) -> AttributeDef:
+    """The sub-attribute a name inside `attr[...]` designates."""
+    sub = target.attribute.sub(attr_path.attr)
+    if attr_path.uri is not None or attr_path.sub_attr is not None or sub is None:
+        raise error(
+            f"{str(attr_path)!r} is not a sub-attribute of {target.label!r}; "
+            "inside a value filter name sub-attributes only"
+        )
+    if sub.returned == "never":
+        raise error(f"'{target.label}.{sub.name}' cannot be used in a filter")
+    return sub
 
 
 class _ElementCompiler(_Compiler):
-    """The filter inside `attr[...]`: names are sub-attributes of `attr`."""
+    """The filter inside `attr[...]`: names are sub-attributes of `attr`, and every
+    term is tested on one element (index rows of one item, or one membership row)."""
 
     def __init__(
         self,
         resolver: _Resolver,
-        label: str,
-        parent: AttributeDef,
+        target: _Target,
         sub_source: Callable[[AttributeDef], _Source],
     ) -> None:
         super().__init__(resolver)
-        self.label = label
-        self.parent = parent
+        self.target = target
         self.sub_source = sub_source
 
-    def _sub(self, attr_path: AttrPath) -> AttributeDef:
-        sub = self.parent.sub(attr_path.attr)
-        if attr_path.uri is not None or attr_path.sub_attr is not None or sub is None:
-            raise self.error(
-                f"{str(attr_path)!r} is not a sub-attribute of {self.label!r}; "
-                "inside a value filter name sub-attributes only"
-            )
-        if sub.returned == "never":
-            raise self.error(f"'{self.label}.{sub.name}' cannot be used in a filter")
-        return sub
-
-    def condition(self, node: FilterNode) -> ColumnElement[bool]:
+    def condition(self, node: FilterNode, *, drive: bool) -> ColumnElement[bool]:
         if isinstance(node, Comparison):
-            sub = self._sub(node.attr_path)
-            label = f"{self.label}.{sub.name}"
-            return _term(self.sub_source(sub), sub, node.op, node.value, label, self.error)
+            sub = _element_sub(self.target, node.attr_path, self.error)
+            label = f"{self.target.label}.{sub.name}"
+            return _term(self.sub_source(sub), sub, node, label, self.error, drive=False)
         if isinstance(node, Present):
-            sub = self._sub(node.attr_path)
-            return self.sub_source(sub).present(non_empty=True)
+            sub = _element_sub(self.target, node.attr_path, self.error)
+            return self.sub_source(sub).present(drive=False)
         if isinstance(node, ValuePath):
             raise self.error("Value filters cannot be nested")
-        return super().condition(node)
+        return super().condition(node, drive=False)
 
 
 # -- public API --------------------------------------------------------------------------
@@ -853,7 +1080,7 @@ def filter_clause(
     Raises ScimError 400 invalidFilter as parse_filter does.
     """
     resolver = _Resolver(resource, table, resource_type, ScimError.invalid_filter)
-    return _Compiler(resolver).condition(ast)
+    return _Compiler(resolver).condition(ast, drive=True)
 
 
 def sort_expression(
@@ -882,7 +1109,7 @@ def sort_expression(
             return SortKey(_CodePointOrder(source.column))
         return SortKey(source.column)
     if isinstance(source, _IndexSource):
-        return SortKey(_index_sort_value(source, resolved, table, resource_type))
+        return SortKey(_index_sort_value(source, target.resolved, table, resource_type))
     raise error(f"sortBy: {target.label!r} cannot be sorted on")
 
 

@@ -257,6 +257,22 @@ def groups_of_user(conn: Connection, user_id: str) -> list[GroupRecord]:
     return [_record(row) for row in conn.execute(query)]
 
 
+def memberships(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """(group id, displayName) of the live groups of each user, in one indexed query
+    per chunk of users; users in no group are absent."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for chunk in _chunks(list(user_ids)):
+        query = (
+            select(group_members.c.user_id, groups.c.id, groups.c.display_name)
+            .join(groups, groups.c.id == group_members.c.group_id)
+            .where(group_members.c.user_id.in_(chunk), groups.c.deleted_at.is_(None))
+            .order_by(groups.c.display_name_folded, groups.c.id)
+        )
+        for row in conn.execute(query):
+            found.setdefault(row.user_id, []).append((row.id, row.display_name))
+    return found
+
+
 # -- what the team rules read -------------------------------------------------------------
 
 
