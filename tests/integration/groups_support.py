@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,14 +22,15 @@ Mapped = Callable[..., tuple[Bridge, TestClient]]
 
 
 @pytest.fixture(name="mapped")
-def mapped_fixture(gogs: RunningGogs, tmp_path: Path, scim_token: str) -> Iterator[Mapped]:
-    """Build a bridge with the given mapping rules and an IdP-like client for it."""
+def mapped_fixture(gogs: RunningGogs, store_url: str, scim_token: str) -> Iterator[Mapped]:
+    """Build a bridge with the given mapping rules and an IdP-like client for it; by
+    default on the test's fresh store (SQLite and PostgreSQL, see conftest)."""
     opened: list[tuple[Bridge, TestClient]] = []
 
     def build(
         *rules: TeamMapping, database_url: str | None = None, **sections: dict[str, Any]
     ) -> tuple[Bridge, TestClient]:
-        url = database_url or f"sqlite:///{tmp_path / f'mapped-{len(opened)}.db'}"
+        url = database_url or store_url
         settings = make_settings(gogs, url, scim_token, **sections)
         settings = settings.model_copy(update={"mappings": rules})
         bridge = build_bridge(settings)

@@ -368,3 +368,18 @@ def test_users_show_their_groups(scim: TestClient) -> None:
     assert [g["value"] for g in echoed.json()["groups"]] == [second["id"]]
     assert scim.delete(f"/Groups/{second['id']}").status_code == 204
     assert "groups" not in scim.get(f"/Users/{b}").json()
+
+
+def test_members_under_the_core_urn_are_members_not_document(scim: TestClient) -> None:
+    a = make_user(scim)
+    group = make_group(scim)
+    b = make_user(scim)
+    qualified = {"op": "add", "value": {f"{GROUP_SCHEMA}:members": [{"value": a}]}}
+    response = patch(scim, group["id"], qualified)
+    assert response.status_code == 200, response.text
+    assert member_ids(scim, group["id"]) == {a}
+    core_path = {"op": "add", "path": GROUP_SCHEMA, "value": {"members": [{"value": b}]}}
+    assert patch(scim, group["id"], core_path).status_code == 200
+    assert member_ids(scim, group["id"]) == {a, b}
+    lean = scim.get(f"/Groups/{group['id']}", params={"excludedAttributes": "members"}).json()
+    assert "members" not in lean

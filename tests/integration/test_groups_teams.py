@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.gogs.sandbox import RunningGogs
+from gogs_scim.scim.patch import PATCH_OP_SCHEMA
 from gogs_scim.store.tables import converge_jobs
 from tests.conftest import unique
 from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixture)
@@ -211,11 +211,11 @@ def test_owners_team_keeps_the_admin(
 
 
 def test_group_changes_while_gogs_is_down_reach_it_later(
-    mapped: Mapped, gogs_client: GogsClient, tmp_path: Path
+    mapped: Mapped, gogs_client: GogsClient, store_url: str
 ) -> None:
     org, gname = unique("org"), unique("g")
     mapping = rule(gname, org, "devs", create_org=True)
-    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    store = store_url  # both bridges share it
     up, up_scim = mapped(mapping, database_url=store)
     alice, login = new_user(up_scim)
     down, down_scim = mapped(
@@ -231,3 +231,41 @@ def test_group_changes_while_gogs_is_down_reach_it_later(
     assert up.reconciler.run_due() >= 1
     assert team_members(gogs_client, org, "devs") == {login}
     assert group_sync(up, gid) == ("synced", None)
+
+
+def test_idp_patch_forms_reach_the_team_and_bad_ones_change_nothing(
+    mapped: Mapped, gogs_client: GogsClient
+) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "devs", create_org=True))
+    (a, la), (b, lb), (c, lc) = (new_user(scim) for _ in range(3))
+    gid = new_group(scim, gname, [a])
+    # Entra: several operations in one request.
+    patch(
+        scim,
+        f"/Groups/{gid}",
+        {"op": "Add", "path": "members", "value": [{"value": b}, {"value": c}]},
+        {"op": "Remove", "path": "members", "value": [{"value": a}]},
+    )
+    assert team_members(gogs_client, org, "devs") == {lb, lc}
+    # Okta group push: a pathless replace of the whole group.
+    patch(
+        scim,
+        f"/Groups/{gid}",
+        {"op": "replace", "value": {"id": gid, "displayName": gname, "members": [{"value": a}]}},
+    )
+    assert team_members(gogs_client, org, "devs") == {la}
+    # An unknown member refuses the whole request: neither the store nor Gogs move.
+    refused = scim.patch(
+        f"/Groups/{gid}",
+        json={
+            "schemas": [PATCH_OP_SCHEMA],
+            "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": b}]},
+                {"op": "add", "path": "members", "value": [{"value": "no-such-user"}]},
+            ],
+        },
+    )
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
+    assert {m["value"] for m in scim.get(f"/Groups/{gid}").json()["members"]} == {a}
+    assert team_members(gogs_client, org, "devs") == {la}

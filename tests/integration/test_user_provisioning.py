@@ -147,3 +147,64 @@ def test_requests_without_a_valid_token_are_refused_and_change_nothing(
     assert listing.status_code == 401
     found = scim.get("/Users", params={"filter": f'userName eq "{user_name}"'})
     assert found.json()["totalResults"] == 0
+
+
+def test_etags_guard_writes_and_spare_reads(scim: TestClient) -> None:
+    user = scim.post("/Users", json=new_user(f"{unique('etag')}@example.com")).json()
+    tag = user["meta"]["version"]
+    unchanged = scim.get(f"/Users/{user['id']}", headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}],
+    }
+    patched = scim.patch(f"/Users/{user['id']}", json=body, headers={"If-Match": tag})
+    assert patched.status_code == 200
+    new_tag = patched.headers["etag"]
+    assert new_tag != tag
+    assert patched.json()["meta"]["version"] == new_tag
+    stale = scim.patch(f"/Users/{user['id']}", json=body, headers={"If-Match": tag})
+    assert stale.status_code == 412
+    assert scim.get(f"/Users/{user['id']}", headers={"If-None-Match": tag}).status_code == 200
+    # A PATCH that changes nothing keeps the version, so caches stay valid.
+    same = scim.patch(f"/Users/{user['id']}", json=body, headers={"If-Match": new_tag})
+    assert same.status_code == 200
+    assert same.headers["etag"] == new_tag
+
+
+def test_list_pages_are_exact_and_disjoint(scim: TestClient) -> None:
+    marker = unique("page")
+    ids = {
+        scim.post("/Users", json=new_user(f"{marker}-{n}@example.com")).json()["id"]
+        for n in range(5)
+    }
+    seen: list[str] = []
+    for start in (1, 3, 5):
+        page = scim.get(
+            "/Users",
+            params={
+                "filter": f'userName sw "{marker}"',
+                "startIndex": start,
+                "count": 2,
+                "sortBy": "userName",
+                "attributes": "userName",
+            },
+        ).json()
+        assert page["totalResults"] == 5
+        assert page["startIndex"] == start
+        assert all(set(r) == {"id", "schemas", "userName"} for r in page["Resources"])
+        seen.extend(r["id"] for r in page["Resources"])
+    assert len(seen) == 5
+    assert set(seen) == ids
+    names = [
+        r["userName"]
+        for r in scim.get(
+            "/Users",
+            params={
+                "filter": f'userName sw "{marker}"',
+                "sortBy": "userName",
+                "sortOrder": "descending",
+            },
+        ).json()["Resources"]
+    ]
+    assert names == sorted(names, reverse=True)

@@ -44,7 +44,8 @@ from gogs_scim.scim.schema import (
 # cannot tell them apart, and `co`/`ew` cannot see past the prefix.
 MAX_INDEXED_CHARS = 1024
 
-# xsd:dateTime as RFC 7643 §2.3.5 requires it: a date *and* a time, zone optional.
+# xsd:dateTime (RFC 7643 §2.3.5): a date *and* a time, zone optional. Filters are
+# typed by hand, so a space for the `T`, no seconds or `+0100` are tolerated too.
 _DATETIME_RE = re.compile(
     r"-?\d{4,}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"
 )
@@ -92,10 +93,13 @@ def parse_datetime(text: str) -> datetime | None:
     A value without a zone is taken as UTC: the RFC leaves it open, and UTC is what
     every timestamp the service itself writes uses.
     """
-    if not _DATETIME_RE.fullmatch(text.strip()):
+    text = text.strip()
+    if not _DATETIME_RE.fullmatch(text):
         return None
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"  # fromisoformat takes `Z` but not `z`
     try:
-        parsed = datetime.fromisoformat(text.strip())
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
     if parsed.tzinfo is None:

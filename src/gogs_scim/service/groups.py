@@ -160,6 +160,7 @@ class GroupService:
             created_at=now,
             updated_at=now,
         )
+        record = record.with_changes(sync_state=self._sync_state(record))
         change = MemberChange()
         change.added(items)
         with self._engine.begin() as conn:
@@ -210,15 +211,16 @@ class GroupService:
         with self._engine.begin() as conn:
             current = self._locked(conn, group_id)
             _check_if_match(current, if_match)
-            if split.needs_full:
+            document = current.document
+            if not split.needs_full and split.document_body is not None:
+                document = apply_patch(
+                    current.document, split.document_body, GROUP_RESOURCE, current_id=group_id
+                ).document
+            change = split.members
+            # Members written some way the split does not know (nested under the core
+            # schema URN) must not end up in the document: take the exact path.
+            if split.needs_full or MEMBERS in document:
                 document, change = self._patch_materialised(conn, current, body)
-            else:
-                document = current.document
-                if split.document_body is not None:
-                    document = apply_patch(
-                        current.document, split.document_body, GROUP_RESOURCE, current_id=group_id
-                    ).document
-                change = split.members
             keys = self._write(conn, current, document, change, ctx, "scim.group.patch")
         self._converge(keys, ctx)
         return self.get(group_id, with_members=with_members)
@@ -318,14 +320,19 @@ class GroupService:
             document=document,
             version=current.version + 1,
             updated_at=now,
-            sync_state="pending",
         )
+        record = record.with_changes(sync_state=self._sync_state(record))
         group_store.update_group(conn, record, _index(document) if document_changed else None)
         group_store.remove_members(conn, current.id, delta.remove)
         group_store.add_members(conn, current.id, delta.add)
         keys = self._enqueue(conn, current, record, members_changed, action, now)
         self._audit(conn, ctx, action, current.id, current.document, document, delta)
         return keys
+
+    def _sync_state(self, record: GroupRecord) -> str:
+        # A group no rule maps has nothing to wait for in Gogs.
+        fed = teams_of_group(self._mappings, record.display_name, record.external_id)
+        return "pending" if fed else "synced"
 
     def _enqueue(
         self,

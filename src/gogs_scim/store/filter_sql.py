@@ -18,7 +18,9 @@ Semantics, where the RFC leaves room:
   order on both databases (`COLLATE "C"` on PostgreSQL), whatever the locale.
 * A term on a multi-valued attribute holds when *some* value satisfies it;
   `ne` is `not eq`: no value equals the operand, so a resource without the
-  attribute matches `ne`. `eq null` means absent, `ne null` present.
+  attribute matches `ne`. `eq null` means absent (for `emails.type`: some email
+  has no type, or there is no email), `ne null` is its negation. This is how
+  scim2-models' `ScimFilter.match` reads them too.
 * `pr` holds for a value that is neither null nor an empty string (false and 0 are
   present); for a complex attribute, when one of its sub-attributes is.
 * `emails co "x"` compares `emails.value` (RFC 7644 §3.4.2.2).
@@ -57,6 +59,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     FromClause,
+    UnaryExpression,
     and_,
     exists,
     false,
@@ -68,7 +71,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from gogs_scim.scim.errors import ScimError
@@ -164,10 +166,10 @@ class SortKey(ColumnElement[Any]):
         self.type = element.type
 
     def asc(self) -> UnaryExpression[Any]:
-        return UnaryExpression._create_asc(self).nulls_last()
+        return super().asc().nulls_last()
 
     def desc(self) -> UnaryExpression[Any]:
-        return UnaryExpression._create_desc(self).nulls_first()
+        return super().desc().nulls_first()
 
 
 @compiles(SortKey)
@@ -698,7 +700,7 @@ class _Resolver:
             if not attribute.multi_valued or value is None:
                 example = attribute.sub_attributes[0].name if attribute.sub_attributes else "x"
                 raise self.error(
-                    f"{label!r} is complex: compare one of its sub-attributes, "
+                    f"{label!r} is complex: name one of its sub-attributes, "
                     f"e.g. '{label}.{example}'"
                 )
             # RFC 7644 §3.4.2.2: `emails co "x"` compares emails.value.

@@ -115,15 +115,6 @@ def update_group(conn: Connection, record: GroupRecord, index: Sequence[IndexRow
         _write_index(conn, record.id, index)
 
 
-def touch_group(conn: Connection, group_id: str, version: int, updated_at: datetime) -> None:
-    """A membership change: new version and lastModified, document untouched."""
-    conn.execute(
-        update(groups)
-        .where(groups.c.id == group_id)
-        .values(version=version, updated_at=updated_at, sync_state="pending")
-    )
-
-
 def delete_group(conn: Connection, group_id: str) -> None:
     """Remove a group, its members and its index rows (teams follow by converge)."""
     conn.execute(delete(group_members).where(group_members.c.group_id == group_id))

@@ -155,6 +155,8 @@ def retry_later(conn: Connection, job: ConvergeJob, error: str, now: datetime) -
             claimed_until=None,
         )
     )
+    # Re-armed while it ran: the newer change is due now, so only free the claim.
+    release(conn, job)
     return when
 
 
