@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from gogs_scim.audit.trail import AuditEntry, append, verify
 from gogs_scim.store import jobs
 from gogs_scim.store import users as user_store
 from gogs_scim.store.database import create_store_engine, migrate
+from gogs_scim.store.tables import metadata
 from gogs_scim.store.users import DuplicateUserName, UserRecord
 
 
@@ -45,6 +48,12 @@ def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None
     assert {"scim_users", "scim_attribute_values", "converge_jobs", "audit_events"} <= tables
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def test_migrations_match_the_table_definitions(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert compare_metadata(context, metadata) == []
 
 
 def test_user_names_are_unique_case_insensitively_until_deleted(engine: Engine) -> None:

@@ -82,11 +82,14 @@ def test_bridge_admin_account_is_never_adopted(
 ) -> None:
     bridge = bridge_factory(provisioning={"adoption": "login"})
     admin = bridge.settings.gogs.admin_user
+    before = gogs_client.get_user(admin)
+    assert before is not None
     with client_for(bridge, scim_token) as scim:
-        response = scim.post("/Users", json=new_user(f"{admin}@example.com"))
+        response = scim.post("/Users", json=new_user(f"{admin}@{unique('corp')}.example"))
     assert response.status_code == 201, response.text
     assert response.json()[GOGS_USER_SCHEMA]["login"] != admin
-    assert response.json()[GOGS_USER_SCHEMA]["adopted"] is False
+    assert response.json()[GOGS_USER_SCHEMA]["userId"] != before.id
+    assert gogs_client.get_user(admin) == before
 
 
 def test_changes_made_while_gogs_is_down_reach_it_later(

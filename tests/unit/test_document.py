@@ -169,6 +169,67 @@ def test_okta_create_group_with_members() -> None:
     ]
 
 
+def test_authentik_create_user_keeps_photos_and_locale() -> None:
+    # authentik's default SCIM mapping (blueprints/system/providers-scim.yaml): an email
+    # of type "other", the avatar as a photo, the user's locale.
+    body = {
+        "schemas": [USER_SCHEMA],
+        "active": True,
+        "emails": [{"primary": True, "type": "other", "value": "jens@goauthentik.io"}],
+        "externalId": "5b1d0c1e5d0f8e6c",
+        "name": {"familyName": "Sobolewski", "formatted": "Jens Sobolewski", "givenName": "Jens"},
+        "displayName": "Jens Sobolewski",
+        "userName": "jens",
+        "photos": [{"value": "https://secure.gravatar.com/avatar/0bc8?size=158", "type": "photo"}],
+        "locale": "de",
+    }
+    document = normalize_resource(body, USER_RESOURCE).document
+    assert document["photos"] == body["photos"]
+    assert document["locale"] == "de"
+    assert document["emails"] == body["emails"]
+
+
+def test_onelogin_v2_enterprise_template_with_unset_parameters() -> None:
+    # OneLogin renders its SCIM JSON template; a parameter without a value becomes "",
+    # the manager's displayName " ". `id: null`, `meta` and `active` as a string come
+    # from templates that map them (`"active": "{$user.active}"`).
+    body = {
+        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "id": None,
+        "meta": {"resourceType": "User"},
+        "active": "false",
+        "userName": "jane.doe@example.com",
+        "name": {"familyName": "Doe", "givenName": "Jane"},
+        "title": "",
+        "emails": {"value": "Jane.Doe@example.com", "type": "work", "primary": True},
+        "addresses": [{"locality": "", "region": "", "country": ""}],
+        ENTERPRISE: {"department": "", "manager": {"value": "", "displayName": " "}},
+    }
+    document = normalize_resource(body, USER_RESOURCE).document
+    assert document["active"] is False
+    assert document["emails"] == [
+        {"value": "Jane.Doe@example.com", "type": "work", "primary": True}
+    ]
+    # The manager's displayName is readOnly (RFC 7643 §4.3): dropped, not refused.
+    assert document[ENTERPRISE] == {"department": "", "manager": {"value": ""}}
+    assert "id" not in document and "meta" not in document
+
+
+def test_scim_1_1_manager_id_is_refused_by_name() -> None:
+    # OneLogin's SCIM 1.1 example template names the manager's id `managerId`; SCIM 2.0
+    # calls it `value`. The refusal names the sub-attribute so the admin can fix the
+    # template.
+    error = refused(
+        {
+            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "userName": "jane.doe@example.com",
+            ENTERPRISE: {"manager": {"managerId": "48211931", "displayName": "Ada Lovelace"}},
+        }
+    )
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+    assert "managerId" in error.detail
+
+
 # -- names ------------------------------------------------------------------------------
 
 

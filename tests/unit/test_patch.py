@@ -298,6 +298,27 @@ def test_replace_members_with_an_empty_list_removes_them_all() -> None:
     assert "members" not in result.document
 
 
+# -- Keycloak (keycloak-scim client) ---------------------------------------------------
+
+
+def test_keycloak_patch_mode_sends_string_booleans_and_unchanged_user_name() -> None:
+    # mitodl/keycloak-scim UserAdapter.toPatchBuilder with the `user-patchOp` option:
+    # `active` is written as the string "true"/"false" (SCIM-SDK puts a one-item value
+    # as a bare string), `userName` is replaced by the same value each time.
+    document = user(displayName="John Doe", active=True)
+    result = patched(
+        document,
+        {"path": "active", "op": "replace", "value": "false"},
+        {"path": "userName", "op": "replace", "value": "bjensen@example.com"},
+        {"path": "displayName", "op": "replace", "value": "John Smith"},
+    )
+    assert result.document["active"] is False
+    assert result.document["userName"] == "bjensen@example.com"
+    assert result.document["displayName"] == "John Smith"
+    again = patched(result.document, {"path": "active", "op": "replace", "value": "true"})
+    assert again.document["active"] is True
+
+
 # -- envelope ---------------------------------------------------------------------------
 
 

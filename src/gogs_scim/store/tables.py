@@ -59,6 +59,8 @@ users = Table(
     Column("sync_error", Text, nullable=True),
     # When the Gogs password was scrambled for a deactivation; NULL while active.
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Unsorted pages are ordered by creation, then id: this keeps them index-ordered.
+    Index("ix_scim_users_created_at_id", "created_at", "id"),
 )
 
 groups = Table(

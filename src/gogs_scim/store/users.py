@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gogs_scim.scim.flatten import fold_text
 from gogs_scim.store.tables import attribute_values, users
 
 USER_RESOURCE_TYPE = "User"
@@ -83,7 +84,8 @@ def _values(record: UserRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "user_name": record.user_name,
-        "user_name_folded": record.user_name.lower() if record.deleted_at is None else None,
+        # Folded exactly as filters fold their operand, so `userName eq` finds it.
+        "user_name_folded": fold_text(record.user_name) if record.deleted_at is None else None,
         "external_id": record.external_id,
         "display_name": record.display_name,
         "active": record.active,

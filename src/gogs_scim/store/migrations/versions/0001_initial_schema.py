@@ -127,6 +127,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_name_folded", name=op.f("uq_scim_users_user_name_folded")),
     )
     with op.batch_alter_table("scim_users", schema=None) as batch_op:
+        batch_op.create_index("ix_scim_users_created_at_id", ["created_at", "id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_scim_users_external_id"), ["external_id"], unique=False
         )
@@ -174,6 +175,7 @@ def downgrade() -> None:
     op.drop_table("team_grants")
     with op.batch_alter_table("scim_users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_scim_users_external_id"))
+        batch_op.drop_index("ix_scim_users_created_at_id")
 
     op.drop_table("scim_users")
     with op.batch_alter_table("scim_groups", schema=None) as batch_op:
