@@ -30,8 +30,9 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, text
 from starlette.testclient import TestClient
 
-from gogs_scim.api.app import ApiSettings, create_app
+from gogs_scim.api.app import create_app
 from gogs_scim.api.auth import KnownToken, TokenVerifier, token_digest
+from gogs_scim.api.endpoints import ApiSettings
 from gogs_scim.scim.flatten import flatten
 from gogs_scim.scim.schema import USER_RESOURCE, USER_SCHEMA
 from gogs_scim.service.users import UserService

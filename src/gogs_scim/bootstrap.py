@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 
-from gogs_scim.api.app import ApiSettings, create_app
+from gogs_scim.api.app import create_app
 from gogs_scim.api.auth import KnownToken, TokenVerifier, token_digest
+from gogs_scim.api.endpoints import ApiSettings
 from gogs_scim.config import Settings
 from gogs_scim.gogs.client import GogsClient, GogsError
 from gogs_scim.gogs.converge import UserConverger

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
 from gogs_scim.config import ConfigError, Settings, load_settings
+from gogs_scim.service.status import StatusReport
 
 app = typer.Typer(
     help="SCIM 2.0 bridge that makes a Gogs server follow an identity provider.",
@@ -20,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+out = Console()
 
 
 class _State:
@@ -104,6 +108,67 @@ def demo(
     from gogs_scim.demo import run_demo
 
     raise typer.Exit(run_demo(port=port, info_file=info_file))
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """What Gogs still lacks of what the IdP said: pending changes, errors, unmapped
+    groups, managed teams, and what deactivation has not revoked. Reads the store only."""
+    from gogs_scim.bootstrap import open_store
+    from gogs_scim.service.status import build_report
+
+    settings = settings_or_exit(config)
+    engine = open_store(settings)
+    try:
+        with engine.connect() as conn:
+            report = build_report(conn, settings.mappings)
+    finally:
+        engine.dispose()
+    if as_json:
+        out.print_json(data=dataclasses.asdict(report), default=str)
+        return
+    print_status(report)
+
+
+def print_status(report: StatusReport) -> None:
+    states = ", ".join(f"{n} {state}" for state, n in sorted(report.users_by_state.items()))
+    out.print(
+        f"Users: {report.active_users} active, {report.inactive_users} inactive "
+        f"({states or 'none'}); {report.deleted_pending} deleted and not yet followed by Gogs",
+        highlight=False,
+    )
+    out.print(
+        f"Groups: {report.groups_total}, of which unmapped (grant nothing in Gogs): "
+        f"{', '.join(report.unmapped_groups) or 'none'}",
+        highlight=False,
+    )
+    oldest = f", oldest queued {report.oldest_job:%Y-%m-%d %H:%M:%S}" if report.oldest_job else ""
+    out.print(f"Converge jobs pending: {report.pending_jobs}{oldest}", highlight=False)
+    if report.teams:
+        teams = Table("team", "permission", "owned by the IdP", "fed by groups", title="Teams")
+        for team in report.teams:
+            teams.add_row(
+                f"{team.org}/{team.team}",
+                team.permission,
+                "yes" if team.exclusive else "no",
+                ", ".join(team.groups) or "none: the team stays in Gogs, emptied",
+            )
+        out.print(teams)
+    if report.problems:
+        problems = Table("kind", "name", "state", "detail", title="Not in step with Gogs")
+        for problem in report.problems:
+            problems.add_row(problem.kind, problem.name, problem.state, problem.detail)
+        out.print(problems)
+    if report.residual_access:
+        residual = Table(
+            "user", "not revoked in Gogs", title="Residual access of deactivated users"
+        )
+        for who, what in report.residual_access:
+            residual.add_row(who, what)
+        out.print(residual)
 
 
 def main() -> None:

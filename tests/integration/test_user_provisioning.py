@@ -208,3 +208,33 @@ def test_list_pages_are_exact_and_disjoint(scim: TestClient) -> None:
         ).json()["Resources"]
     ]
     assert names == sorted(names, reverse=True)
+
+
+def test_root_search_spans_users_and_groups(scim: TestClient) -> None:
+    marker = unique("root")
+    user = scim.post("/Users", json=new_user(f"{marker}@example.com")).json()
+    group = scim.post(
+        "/Groups",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": marker},
+    ).json()
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    # displayName exists on both types; userName only on users (groups then match nothing).
+    both = scim.post("/.search", json={**search, "filter": f'displayName sw "{marker}"'}).json()
+    assert both["totalResults"] == 1  # the user's displayName is "Ada Lovelace"
+    assert [r["id"] for r in both["Resources"]] == [group["id"]]
+    by_name = scim.post(
+        "/.search", json={**search, "filter": f'userName eq "{marker}@example.com"'}
+    ).json()
+    assert [r["id"] for r in by_name["Resources"]] == [user["id"]]
+    either = scim.post(
+        "/.search",
+        json={
+            **search,
+            "filter": f'displayName eq "{marker}" or userName sw "{marker}"',
+            "count": 1,
+        },
+    )
+    assert either.status_code == 200, either.text
+    bad = scim.post("/.search", json={**search, "filter": "shoeSize eq 1"})
+    assert bad.status_code == 400
+    assert bad.json()["scimType"] == "invalidFilter"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -18,48 +17,32 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gogs_scim.api.auth import TokenVerifier, bearer_token
+from gogs_scim.api.endpoints import (
+    SCIM_PREFIX,
+    ApiSettings,
+    base_url,
+    request_context,
+    scim_endpoint,
+)
+from gogs_scim.api.groups import group_routes
+from gogs_scim.api.listing import (
+    ListParams,
+    Searcher,
+    check_search_request,
+    list_body,
+    list_params,
+    search_all,
+)
 from gogs_scim.api.messages import ScimResponse, error_response, read_json
 from gogs_scim.scim import discovery
 from gogs_scim.scim.errors import ScimError
 from gogs_scim.scim.projection import parse_attribute_list, project
 from gogs_scim.scim.schema import USER_RESOURCE, all_schemas
 from gogs_scim.scim.users import render_user, user_location
-from gogs_scim.service.users import ListQuery, RequestContext, UserService, etag
-
-if TYPE_CHECKING:
-    from gogs_scim.service.groups import GroupService
+from gogs_scim.service.groups import GroupService
+from gogs_scim.service.users import UserService, etag
 
 log = logging.getLogger(__name__)
-
-SCIM_PREFIX = "/scim/v2"
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    public_url: str | None
-    max_body_bytes: int
-    max_results: int
-
-
-def _base_url(request: Request, settings: ApiSettings) -> str:
-    if settings.public_url:
-        return settings.public_url.rstrip("/") + SCIM_PREFIX
-    return str(request.base_url).rstrip("/") + SCIM_PREFIX
-
-
-def _context(request: Request) -> RequestContext:
-    return RequestContext(actor=request.state.actor, request_id=request.state.request_id)
-
-
-def _int_param(raw: Any, name: str, default: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise ScimError.invalid_value(f"{name} must be an integer") from None
 
 
 class ScimMiddleware(BaseHTTPMiddleware):
@@ -95,19 +78,6 @@ class ScimMiddleware(BaseHTTPMiddleware):
         return response
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _scim(handler: Endpoint) -> Endpoint:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ScimError as error:
-            return error_response(error)
-
-    return endpoint
-
-
 def create_app(
     users: UserService,
     verifier: TokenVerifier,
@@ -121,7 +91,7 @@ def create_app(
         request: Request, record: Any, attributes: Any = None, excluded: Any = None
     ) -> Any:
         return project(
-            render_user(record, _base_url(request, settings)), USER_RESOURCE, attributes, excluded
+            render_user(record, base_url(request, settings)), USER_RESOURCE, attributes, excluded
         )
 
     def user_response(request: Request, record: Any, status: int = 200) -> Response:
@@ -129,61 +99,50 @@ def create_app(
         excluded = parse_attribute_list(request.query_params.get("excludedAttributes"))
         headers = {"ETag": etag(record)}
         if status == 201:
-            headers["Location"] = user_location(_base_url(request, settings), record.id)
+            headers["Location"] = user_location(base_url(request, settings), record.id)
         return ScimResponse(
             user_body(request, record, attributes, excluded), status_code=status, headers=headers
         )
 
-    async def list_users(request: Request, params: dict[str, Any]) -> Response:
-        order = str(params.get("sortOrder") or "ascending").lower()
-        if order not in ("ascending", "descending"):
-            raise ScimError.invalid_value("sortOrder must be ascending or descending")
-        query = ListQuery(
-            filter=params.get("filter") or None,
-            sort_by=params.get("sortBy") or None,
-            descending=order == "descending",
-            start_index=_int_param(params.get("startIndex"), "startIndex", 1),
-            count=_int_param(params.get("count"), "count", settings.max_results),
-        )
-        page = await run_in_threadpool(users.search, query)
-        attributes = params.get("attributes")
-        excluded = params.get("excludedAttributes")
-        if isinstance(attributes, str):
-            attributes = parse_attribute_list(attributes)
-        if isinstance(excluded, str):
-            excluded = parse_attribute_list(excluded)
-        resources = [user_body(request, record, attributes, excluded) for record in page.users]
-        return ScimResponse(
-            {
-                "schemas": [LIST_SCHEMA],
-                "totalResults": page.total,
-                "startIndex": page.start_index,
-                "itemsPerPage": len(resources),
-                "Resources": resources,
-            }
-        )
+    async def search_users(request: Request, params: ListParams) -> tuple[int, list[Any]]:
+        page = await run_in_threadpool(users.search, params.query)
+        return page.total, [
+            user_body(request, record, params.attributes, params.excluded) for record in page.users
+        ]
 
-    @_scim
+    async def list_users(request: Request, raw: dict[str, Any]) -> Response:
+        params = list_params(raw, settings.max_results)
+        total, resources = await search_users(request, params)
+        return ScimResponse(list_body(total, max(params.query.start_index, 1), resources))
+
+    @scim_endpoint
     async def users_collection(request: Request) -> Response:
         if request.method == "GET":
             return await list_users(request, dict(request.query_params))
         payload = await read_json(request, settings.max_body_bytes)
-        record = await run_in_threadpool(users.create, payload, _context(request))
+        record = await run_in_threadpool(users.create, payload, request_context(request))
         return user_response(request, record, 201)
 
-    @_scim
+    @scim_endpoint
     async def users_search(request: Request) -> Response:
         payload = await read_json(request, settings.max_body_bytes)
-        schemas = payload.get("schemas")
-        if schemas is not None and SEARCH_SCHEMA not in schemas:
-            raise ScimError.invalid_syntax(f"a search request must have schema {SEARCH_SCHEMA}")
+        check_search_request(payload)
         return await list_users(request, payload)
 
-    @_scim
+    searchers: list[Searcher] = [search_users]
+
+    @scim_endpoint
+    async def root_search(request: Request) -> Response:
+        payload = await read_json(request, settings.max_body_bytes)
+        check_search_request(payload)
+        params = list_params(payload, settings.max_results)
+        return ScimResponse(await search_all(request, searchers, params))
+
+    @scim_endpoint
     async def user_item(request: Request) -> Response:
         user_id = request.path_params["user_id"]
         if_match = request.headers.get("if-match")
-        ctx = _context(request)
+        ctx = request_context(request)
         if request.method == "GET":
             record = await run_in_threadpool(users.get, user_id)
             if_none_match = request.headers.get("if-none-match")
@@ -200,16 +159,16 @@ def create_app(
             record = await run_in_threadpool(users.patch, user_id, payload, if_match, ctx)
         return user_response(request, record)
 
-    @_scim
+    @scim_endpoint
     async def service_provider_config(request: Request) -> Response:
         return ScimResponse(
-            discovery.service_provider_config(_base_url(request, settings), settings.max_results)
+            discovery.service_provider_config(base_url(request, settings), settings.max_results)
         )
 
-    @_scim
+    @scim_endpoint
     async def resource_types(request: Request) -> Response:
         name = request.path_params.get("name")
-        items = discovery.resource_types(_base_url(request, settings))
+        items = discovery.resource_types(base_url(request, settings))
         if name is None:
             return ScimResponse(discovery.list_response(items))
         for item in items:
@@ -217,10 +176,10 @@ def create_app(
                 return ScimResponse(item)
         raise ScimError.not_found(f"resource type {name} not found")
 
-    @_scim
+    @scim_endpoint
     async def schemas(request: Request) -> Response:
         urn = request.path_params.get("urn")
-        items = discovery.schemas(_base_url(request, settings))
+        items = discovery.schemas(base_url(request, settings))
         if urn is None:
             return ScimResponse(discovery.list_response(items))
         for item in items:
@@ -252,8 +211,7 @@ def create_app(
         Route(f"{SCIM_PREFIX}/Schemas/{{urn:path}}", schemas),
         Route(f"{SCIM_PREFIX}/Users", users_collection, methods=["GET", "POST"]),
         Route(f"{SCIM_PREFIX}/Users/.search", users_search, methods=["POST"]),
-        # The root search (RFC 7644 §3.4.3) covers the User type; see docs/conformance.md.
-        Route(f"{SCIM_PREFIX}/.search", users_search, methods=["POST"]),
+        Route(f"{SCIM_PREFIX}/.search", root_search, methods=["POST"]),
         Route(
             f"{SCIM_PREFIX}/Users/{{user_id}}",
             user_item,
@@ -261,10 +219,9 @@ def create_app(
         ),
     ]
     if groups is not None:
-        # Imported here: api.groups builds on this module's helpers (_scim, ...).
-        from gogs_scim.api.groups import group_routes
-
-        routes.extend(group_routes(groups, settings))
+        group_endpoints, search_groups = group_routes(groups, settings)
+        routes.extend(group_endpoints)
+        searchers.append(search_groups)
     return Starlette(
         routes=routes,
         middleware=[Middleware(ScimMiddleware, verifier=verifier)],
