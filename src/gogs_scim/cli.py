@@ -154,7 +154,8 @@ def print_status(report: StatusReport) -> None:
                 f"{team.org}/{team.team}",
                 team.permission,
                 "yes" if team.exclusive else "no",
-                ", ".join(team.groups) or "none: the team stays in Gogs, emptied",
+                ", ".join(team.groups)
+                or "none match: no member is granted (a deleted group's team stays in Gogs)",
             )
         out.print(teams)
     if report.problems:

@@ -65,4 +65,4 @@ def test_status_reports_states_unmapped_groups_teams_and_residual_access(
     table = runner.invoke(app, ["status", "--config", str(config)], env={})
     assert table.exit_code == 0
     assert "Residual access" in table.output
-    assert "emptied" in table.output
+    assert "none match" in table.output
