@@ -23,16 +23,17 @@ from gogs_scim.gogs.team_jobs import enqueue_teams
 from gogs_scim.provisioning.teams import rule_matches, teams_of_group
 from gogs_scim.scim.document import normalize_resource
 from gogs_scim.scim.errors import ScimError
-from gogs_scim.scim.flatten import flatten
+from gogs_scim.scim.flatten import IndexedValue, flatten
 from gogs_scim.scim.members import MEMBERS, MemberChange, member_items, split_patch
 from gogs_scim.scim.patch import apply_patch
 from gogs_scim.scim.schema import GROUP_RESOURCE
 from gogs_scim.service.users import ListQuery, RequestContext
+from gogs_scim.service.versions import check_if_match
+from gogs_scim.service.versions import etag as version_etag
 from gogs_scim.store import groups as group_store
 from gogs_scim.store.filter_sql import filter_clause, parse_filter, sort_expression
 from gogs_scim.store.groups import GroupRecord, Member
 from gogs_scim.store.tables import groups as groups_table
-from gogs_scim.store.users import IndexRow
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +59,11 @@ class GroupPage:
 
 
 def etag(record: GroupRecord) -> str:
-    return f'W/"{record.version}"'
+    return version_etag(record.version)
 
 
-def _check_if_match(record: GroupRecord, if_match: str | None) -> None:
-    if if_match is None or if_match.strip() == "*":
-        return
-    wanted = {tag.strip() for tag in if_match.split(",")}
-    current = etag(record)
-    if current not in wanted and current.removeprefix("W/") not in wanted:
-        raise ScimError.precondition_failed(
-            f"If-Match {if_match} does not match the current version {current}"
-        )
-
-
-def _index(document: dict[str, Any]) -> list[IndexRow]:
-    return [
-        IndexRow(v.path, v.item, v.value_exact, v.value_folded, v.value_number)
-        for v in flatten(document, GROUP_RESOURCE)
-    ]
+def _index(document: dict[str, Any]) -> list[IndexedValue]:
+    return flatten(document, GROUP_RESOURCE)
 
 
 def _without_members(document: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -183,7 +170,7 @@ class GroupService:
     ) -> GroupView:
         with self._engine.begin() as conn:
             current = self._locked(conn, group_id)
-            _check_if_match(current, if_match)
+            check_if_match(current.version, if_match)
             normalized = normalize_resource(
                 payload,
                 GROUP_RESOURCE,
@@ -210,7 +197,7 @@ class GroupService:
         split = split_patch(body)
         with self._engine.begin() as conn:
             current = self._locked(conn, group_id)
-            _check_if_match(current, if_match)
+            check_if_match(current.version, if_match)
             document = current.document
             if not split.needs_full and split.document_body is not None:
                 document = apply_patch(
@@ -229,7 +216,7 @@ class GroupService:
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             current = self._locked(conn, group_id)
-            _check_if_match(current, if_match)
+            check_if_match(current.version, if_match)
             # The team stays (Gogs has no team delete); its converge drops the members
             # only this group granted.
             keys = enqueue_teams(

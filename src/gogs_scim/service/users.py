@@ -20,14 +20,16 @@ from gogs_scim.gogs.reconciler import Reconciler
 from gogs_scim.provisioning.logins import LoginSource, derive_login
 from gogs_scim.scim.document import normalize_resource
 from gogs_scim.scim.errors import ScimError
-from gogs_scim.scim.flatten import flatten
+from gogs_scim.scim.flatten import IndexedValue, flatten
 from gogs_scim.scim.patch import apply_patch
 from gogs_scim.scim.schema import USER_RESOURCE
+from gogs_scim.service.versions import check_if_match
+from gogs_scim.service.versions import etag as version_etag
 from gogs_scim.store import jobs
 from gogs_scim.store import users as user_store
 from gogs_scim.store.filter_sql import filter_clause, parse_filter, sort_expression
 from gogs_scim.store.tables import users as users_table
-from gogs_scim.store.users import DuplicateUserName, IndexRow, UserRecord
+from gogs_scim.store.users import DuplicateUserName, UserRecord
 
 
 @dataclass(frozen=True)
@@ -55,26 +57,11 @@ class UserPage:
 
 
 def etag(record: UserRecord) -> str:
-    return f'W/"{record.version}"'
+    return version_etag(record.version)
 
 
-def _check_if_match(record: UserRecord, if_match: str | None) -> None:
-    if if_match is None or if_match.strip() == "*":
-        return
-    wanted = {tag.strip() for tag in if_match.split(",")}
-    current = etag(record)
-    # A strong tag is compared as weak: our versions are opaque counters either way.
-    if current not in wanted and current.removeprefix("W/") not in wanted:
-        raise ScimError.precondition_failed(
-            f"If-Match {if_match} does not match the current version {current}"
-        )
-
-
-def _index(document: dict[str, Any]) -> list[IndexRow]:
-    return [
-        IndexRow(v.path, v.item, v.value_exact, v.value_folded, v.value_number)
-        for v in flatten(document, USER_RESOURCE)
-    ]
+def _index(document: dict[str, Any]) -> list[IndexedValue]:
+    return flatten(document, USER_RESOURCE)
 
 
 class UserService:
@@ -181,7 +168,7 @@ class UserService:
     ) -> UserRecord:
         with self._engine.begin() as conn:
             current = self._locked(conn, user_id)
-            _check_if_match(current, if_match)
+            check_if_match(current.version, if_match)
             normalized = normalize_resource(
                 payload, USER_RESOURCE, current_id=user_id, current_document=current.document
             )
@@ -197,7 +184,7 @@ class UserService:
     ) -> UserRecord:
         with self._engine.begin() as conn:
             current = self._locked(conn, user_id)
-            _check_if_match(current, if_match)
+            check_if_match(current.version, if_match)
             result = apply_patch(current.document, body, USER_RESOURCE)
             record = self._write(conn, current, result.document, ctx, "scim.user.patch")
             password = result.password if self._accept_passwords else None
@@ -210,7 +197,7 @@ class UserService:
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             current = self._locked(conn, user_id)
-            _check_if_match(current, if_match)
+            check_if_match(current.version, if_match)
             deleted = current.with_changes(
                 deleted_at=now,
                 updated_at=now,

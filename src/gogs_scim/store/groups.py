@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
 
-from gogs_scim.store.tables import attribute_values, group_members, groups, users
-from gogs_scim.store.users import IndexRow
+from gogs_scim.scim.flatten import IndexedValue
+from gogs_scim.store.attribute_index import write_index
+from gogs_scim.store.tables import group_members, groups, users
 
 GROUP_RESOURCE_TYPE = "Group"
 
@@ -79,51 +80,23 @@ def _values(record: GroupRecord) -> dict[str, Any]:
     }
 
 
-def _write_index(conn: Connection, group_id: str, index: Sequence[IndexRow]) -> None:
-    conn.execute(
-        delete(attribute_values).where(
-            attribute_values.c.resource_type == GROUP_RESOURCE_TYPE,
-            attribute_values.c.resource_id == group_id,
-        )
-    )
-    if index:
-        conn.execute(
-            insert(attribute_values),
-            [
-                {
-                    "resource_type": GROUP_RESOURCE_TYPE,
-                    "resource_id": group_id,
-                    "path": row.path,
-                    "item": row.item,
-                    "value_exact": row.value_exact,
-                    "value_folded": row.value_folded,
-                    "value_number": row.value_number,
-                }
-                for row in index
-            ],
-        )
-
-
-def insert_group(conn: Connection, record: GroupRecord, index: Sequence[IndexRow]) -> None:
+def insert_group(conn: Connection, record: GroupRecord, index: Sequence[IndexedValue]) -> None:
     conn.execute(insert(groups).values(**_values(record)))
-    _write_index(conn, record.id, index)
+    write_index(conn, GROUP_RESOURCE_TYPE, record.id, index)
 
 
-def update_group(conn: Connection, record: GroupRecord, index: Sequence[IndexRow] | None) -> None:
+def update_group(
+    conn: Connection, record: GroupRecord, index: Sequence[IndexedValue] | None
+) -> None:
     conn.execute(update(groups).where(groups.c.id == record.id).values(**_values(record)))
     if index is not None:
-        _write_index(conn, record.id, index)
+        write_index(conn, GROUP_RESOURCE_TYPE, record.id, index)
 
 
 def delete_group(conn: Connection, group_id: str) -> None:
     """Remove a group, its members and its index rows (teams follow by converge)."""
     conn.execute(delete(group_members).where(group_members.c.group_id == group_id))
-    conn.execute(
-        delete(attribute_values).where(
-            attribute_values.c.resource_type == GROUP_RESOURCE_TYPE,
-            attribute_values.c.resource_id == group_id,
-        )
-    )
+    delete_index(conn, GROUP_RESOURCE_TYPE, group_id)
     conn.execute(delete(groups).where(groups.c.id == group_id))
 
 

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gogs_scim.scim.flatten import fold_text
-from gogs_scim.store.tables import attribute_values, users
+from gogs_scim.scim.flatten import IndexedValue, fold_text
+from gogs_scim.store.attribute_index import delete_index, write_index
+from gogs_scim.store.tables import users
 
 USER_RESOURCE_TYPE = "User"
 
@@ -48,15 +49,6 @@ class UserRecord:
 
     def with_changes(self, **changes: Any) -> UserRecord:
         return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    path: str
-    item: int
-    value_exact: str | None
-    value_folded: str | None
-    value_number: float | None
 
 
 def _record(row: Any) -> UserRecord:
@@ -104,42 +96,17 @@ def _values(record: UserRecord) -> dict[str, Any]:
     }
 
 
-def _write_index(conn: Connection, user_id: str, index: Sequence[IndexRow]) -> None:
-    conn.execute(
-        delete(attribute_values).where(
-            attribute_values.c.resource_type == USER_RESOURCE_TYPE,
-            attribute_values.c.resource_id == user_id,
-        )
-    )
-    if index:
-        conn.execute(
-            insert(attribute_values),
-            [
-                {
-                    "resource_type": USER_RESOURCE_TYPE,
-                    "resource_id": user_id,
-                    "path": row.path,
-                    "item": row.item,
-                    "value_exact": row.value_exact,
-                    "value_folded": row.value_folded,
-                    "value_number": row.value_number,
-                }
-                for row in index
-            ],
-        )
-
-
-def insert_user(conn: Connection, record: UserRecord, index: Sequence[IndexRow]) -> None:
+def insert_user(conn: Connection, record: UserRecord, index: Sequence[IndexedValue]) -> None:
     """Add a user; DuplicateUserName if a live user already has the userName."""
     try:
         with conn.begin_nested():
             conn.execute(insert(users).values(**_values(record)))
     except IntegrityError as exc:
         raise DuplicateUserName(record.user_name) from exc
-    _write_index(conn, record.id, index)
+    write_index(conn, USER_RESOURCE_TYPE, record.id, index)
 
 
-def update_user(conn: Connection, record: UserRecord, index: Sequence[IndexRow] | None) -> None:
+def update_user(conn: Connection, record: UserRecord, index: Sequence[IndexedValue] | None) -> None:
     """Write `record` over the stored row; the index is rewritten when given."""
     try:
         with conn.begin_nested():
@@ -147,7 +114,7 @@ def update_user(conn: Connection, record: UserRecord, index: Sequence[IndexRow] 
     except IntegrityError as exc:
         raise DuplicateUserName(record.user_name) from exc
     if index is not None:
-        _write_index(conn, record.id, index)
+        write_index(conn, USER_RESOURCE_TYPE, record.id, index)
 
 
 def set_sync_state(
@@ -180,12 +147,7 @@ def get_user(
 
 def purge_user(conn: Connection, user_id: str) -> None:
     """Remove every trace of a user that never reached Gogs (a refused create)."""
-    conn.execute(
-        delete(attribute_values).where(
-            attribute_values.c.resource_type == USER_RESOURCE_TYPE,
-            attribute_values.c.resource_id == user_id,
-        )
-    )
+    delete_index(conn, USER_RESOURCE_TYPE, user_id)
     conn.execute(delete(users).where(users.c.id == user_id))
 
 
