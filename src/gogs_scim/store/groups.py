@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
 
 from gogs_scim.scim.flatten import IndexedValue
-from gogs_scim.store.attribute_index import write_index
+from gogs_scim.store.attribute_index import delete_index, write_index
 from gogs_scim.store.tables import group_members, groups, users
 
 GROUP_RESOURCE_TYPE = "Group"
