@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from gogs_scim.cli_audit import audit_app
 from gogs_scim.config import ConfigError, Settings, load_settings
 from gogs_scim.service.status import StatusReport
 
@@ -24,6 +26,9 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
+
+# The audit sub-commands live in cli_audit.py (they import settings_or_exit lazily).
+app.add_typer(audit_app, name="audit")
 
 
 class _State:
@@ -63,12 +68,13 @@ def serve_bridge(settings: Settings, host: str, port: int) -> None:
 
     try:
         settings.require_gogs()
-        if not settings.scim.all_tokens():
-            raise ConfigError(
-                "scim.tokens is empty: add [[scim.tokens]] name/token to the config file "
-                "or set GOGS_SCIM_SCIM_TOKEN"
-            )
         bridge = build_bridge(settings)
+        if not settings.scim.all_tokens() and not _store_has_tokens(bridge.engine):
+            bridge.close()
+            raise ConfigError(
+                "scim.tokens is empty: add [[scim.tokens]] name/token to the config file, "
+                "set GOGS_SCIM_SCIM_TOKEN, or run `gogs-scim token create --name NAME`"
+            )
     except ConfigError as exc:
         err.print(
             f"gogs-scim: configuration error: {exc}", markup=False, highlight=False, soft_wrap=True
@@ -78,7 +84,13 @@ def serve_bridge(settings: Settings, host: str, port: int) -> None:
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                bridge.app, host=host, port=port, log_level="info", access_log=False, lifespan="off"
+                bridge.app,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=False,
+                lifespan="off",
+                log_config=None,  # uvicorn's lines go through our handler (logs.py)
             )
         )
         server.run()
@@ -173,12 +185,150 @@ def print_status(report: StatusReport) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # Migration chatter and per-request client lines would drown what matters.
-    for noisy in ("alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    import os
+
+    from gogs_scim.logs import configure_logging, wants_json
+
+    # JSON lines on stderr (human lines for `demo`); GOGS_SCIM_LOG_FORMAT=json|human.
+    configure_logging(json=wants_json(sys.argv[1:], os.environ))
     app()
+
+
+# -- gogs-scim token: SCIM bearer tokens kept in the store (service/tokens.py) ------------
+
+token_app = typer.Typer(
+    help="SCIM bearer tokens for identity providers, kept (hashed) in the store. They "
+    "take effect within a second, also while `serve` runs.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+_CLI_ACTOR = "cli"
+_T = TypeVar("_T")
+
+
+def _store_has_tokens(engine: Any) -> bool:
+    from gogs_scim.service.tokens import TokenService
+
+    return bool(TokenService(engine).list())
+
+
+def _duration_or_exit(option: str, text: str) -> timedelta:
+    from gogs_scim.service.tokens import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        err.print(f"gogs-scim: {option}: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _with_tokens(config: Path | None, use: Callable[[Any], _T]) -> _T:
+    """Run `use(TokenService)` on the configured store; a TokenError exits 1."""
+    from gogs_scim.bootstrap import open_store
+    from gogs_scim.service.tokens import TokenError, TokenService
+
+    engine = open_store(settings_or_exit(config))
+    try:
+        return use(TokenService(engine))
+    except TokenError as exc:
+        err.print(f"gogs-scim: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment is not None else never
+
+
+def _print_secret(issued: Any, verb: str) -> None:
+    # The secret alone on stdout (for scripts); everything else on stderr.
+    err.print(
+        f"{verb} token {issued.name!r}, expires {_when(issued.expires_at)}. "
+        "Copy it now: it is not stored and cannot be shown again.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if issued.previous_expires_at is not None:
+        err.print(
+            f"The previous secret works until {_when(issued.previous_expires_at)}, or until "
+            f"`gogs-scim token revoke {issued.name} --previous`.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(issued.secret, markup=False, highlight=False, soft_wrap=True)
+
+
+NameArgument = Annotated[str, typer.Argument(help="The token's name.", show_default=False)]
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="A name for the token, e.g. the IdP.")],
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime, e.g. 90d, 24h, 30m (default: no expiry).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a token and print it, once."""
+    lifetime = _duration_or_exit("--expires", expires) if expires is not None else None
+    issued = _with_tokens(config, lambda tokens: tokens.create(name, lifetime, _CLI_ACTOR))
+    _print_secret(issued, "Created")
+
+
+@token_app.command("list")
+def token_list(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """Name, created, expires and last used of every token; never a secret."""
+    infos = _with_tokens(config, lambda tokens: tokens.list())
+    if as_json:
+        out.print_json(data=[dataclasses.asdict(info) for info in infos], default=str)
+        return
+    now = datetime.now(UTC)
+    table = Table("name", "created", "expires", "last used", "previous secret until")
+    for info in infos:
+        expires = _when(info.expires_at)
+        table.add_row(
+            info.name,
+            _when(info.created_at),
+            f"{expires} (expired)" if info.expired(now) else expires,
+            _when(info.last_used_at),
+            _when(info.previous_until, "-"),
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: NameArgument,
+    previous: Annotated[
+        bool,
+        typer.Option("--previous", help="Revoke only the secret a rotation replaced."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a token (refused within a second), or only its previous secret."""
+    count = _with_tokens(
+        config, lambda tokens: tokens.revoke(name, _CLI_ACTOR, previous_only=previous)
+    )
+    what = "previous secret" if previous else "token"
+    err.print(f"Revoked the {what} of {name!r} ({count} secret(s)).", highlight=False)
+
+
+@token_app.command("rotate")
+def token_rotate(
+    name: NameArgument,
+    grace: Annotated[
+        str, typer.Option(help="How long the previous secret keeps working, e.g. 24h, 30m.")
+    ] = "24h",
+    config: ConfigOption = None,
+) -> None:
+    """Issue a new secret for a token; the previous one works during the grace period."""
+    period = _duration_or_exit("--grace", grace)
+    issued = _with_tokens(config, lambda tokens: tokens.rotate(name, period, _CLI_ACTOR))
+    _print_secret(issued, "Rotated")

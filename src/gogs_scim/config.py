@@ -37,6 +37,18 @@ class GogsSettings(_Section):
     # The bridge's own Gogs account: never provisioned or deprovisioned through SCIM.
     admin_user: str = "scim-admin"
     timeout_seconds: float = Field(default=10.0, gt=0)
+    # Gogs's own database (`sqlite:///path/gogs.db` or a PostgreSQL DSN): lets
+    # deprovisioning do what the API cannot (docs/deprovisioning.md). Unset = API only.
+    database_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _database_supported(self) -> GogsSettings:
+        url = self.database_url.get_secret_value() if self.database_url else ""
+        if url and not url.startswith(("sqlite:///", "postgresql")):
+            raise ValueError(
+                "database_url must be sqlite:///... or postgresql://... (MySQL is not supported)"
+            )
+        return self
 
     def token(self) -> str | None:
         """The current admin token: the file's content when a file is named."""
@@ -91,6 +103,9 @@ class ProvisioningSettings(_Section):
     # "idp": a password the IdP sends becomes the Gogs password; "random": always a
     # long random one (sites that authenticate Gogs users elsewhere).
     password: Literal["idp", "random"] = "idp"  # noqa: S105 (a policy name, not a secret)
+    # SCIM DELETE: "suspend" revokes access and keeps the Gogs account; "delete" also
+    # deletes the account when Gogs allows it (else suspends and says why).
+    on_delete: Literal["suspend", "delete"] = "suspend"
 
 
 class TeamMapping(_Section):

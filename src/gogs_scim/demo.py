@@ -53,6 +53,8 @@ def write_demo_config(
                 f"url = {_toml_string(gogs.url)}",
                 f"admin_token = {_toml_string(gogs.admin_token)}",
                 f"admin_user = {_toml_string(gogs.admin_user)}",
+                # The complete deprovisioning means: Gogs's own database (docs/deprovisioning.md).
+                f"database_url = {_toml_string('sqlite:///' + str(gogs.database_path))}",
                 "",
                 "[database]",
                 f"url = {_toml_string(database_url)}",

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from gogs_scim.bootstrap import Bridge
 from gogs_scim.scim.patch import PATCH_OP_SCHEMA
-from gogs_scim.scim.schema import GROUP_SCHEMA, USER_SCHEMA
+from gogs_scim.scim.schema import GOGS_GROUP_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from gogs_scim.store.tables import group_members
 from tests.conftest import unique
 
@@ -68,7 +68,9 @@ def test_create_get_and_render(scim: TestClient) -> None:
     body = created.json()
     assert created.headers["location"].endswith(f"/scim/v2/Groups/{body['id']}")
     assert created.headers["etag"] == body["meta"]["version"] == 'W/"1"'
-    assert body["schemas"] == [GROUP_SCHEMA]
+    assert body["schemas"] == [GROUP_SCHEMA, GOGS_GROUP_SCHEMA]
+    # No mapping rule names it: no team to wait for.
+    assert body[GOGS_GROUP_SCHEMA] == {"syncState": "synced", "teams": []}
     assert body["displayName"] == "Engineering"
     assert body["externalId"] == "ext-eng"
     assert body["meta"]["resourceType"] == "Group"
@@ -301,7 +303,11 @@ def test_list_filters_paging_sort_and_search(scim: TestClient) -> None:
         },
     ).json()
     assert searched["Resources"] == [
-        {"schemas": [GROUP_SCHEMA], "id": made[1]["id"], "displayName": names[1]}
+        {
+            "schemas": [GROUP_SCHEMA, GOGS_GROUP_SCHEMA],
+            "id": made[1]["id"],
+            "displayName": names[1],
+        }
     ]
     bad = scim.get("/Groups", params={"filter": 'nosuch eq "1"'})
     assert bad.status_code == 400 and bad.json()["scimType"] == "invalidFilter"
@@ -346,8 +352,24 @@ def test_excluded_members_are_never_loaded(scim: TestClient, bridge: Bridge) -> 
 def test_deleted_user_disappears_from_members(scim: TestClient) -> None:
     a, b = make_user(scim), make_user(scim)
     group = make_group(scim, [a, b])
+    other = make_group(scim, [b])
+    untouched = make_group(scim, [a])
     assert scim.delete(f"/Users/{b}").status_code == 204
     assert member_ids(scim, group["id"]) == {a}
+    # Its groups changed: a new version (an IdP's stale If-Match is refused) and
+    # lastModified; a group it was not in keeps both.
+    for changed in (group, other):
+        now = scim.get(f"/Groups/{changed['id']}").json()
+        assert now["meta"]["version"] == 'W/"2"'
+        assert now["meta"]["lastModified"] > changed["meta"]["lastModified"]
+    assert scim.get(f"/Groups/{untouched['id']}").json()["meta"] == untouched["meta"]
+    stale = patch(
+        scim,
+        group["id"],
+        {"op": "replace", "path": "displayName", "value": unique("g")},
+        **{"If-Match": group["meta"]["version"]},
+    )
+    assert stale.status_code == 412
 
 
 def test_users_show_their_groups(scim: TestClient) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.gogs.sandbox import RunningGogs
 from gogs_scim.scim.patch import PATCH_OP_SCHEMA
+from gogs_scim.scim.schema import GOGS_GROUP_SCHEMA
 from gogs_scim.store.tables import converge_jobs
 from tests.conftest import unique
 from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixture)
@@ -40,6 +41,10 @@ def test_member_of_a_mapped_group_joins_the_team(
     assert team_permission(gogs_client, org, "developers") == "write"
     assert team_members(gogs_client, org, "developers") == {alice_login}
     assert group_sync(bridge, gid) == ("synced", None)
+    assert scim.get(f"/Groups/{gid}").json()[GOGS_GROUP_SCHEMA] == {
+        "syncState": "synced",
+        "teams": [{"org": org, "team": "developers", "permission": "write"}],
+    }
     # The bridge's admin owns the org it created.
     assert team_members(gogs_client, org, "Owners") == {gogs.admin_user.lower()}
 
@@ -127,6 +132,59 @@ def test_missing_org_is_an_error_not_created(mapped: Mapped, gogs_client: GogsCl
     state, error = group_sync(bridge, gid)
     assert state == "error"
     assert error is not None and "create_org" in error
+    # The IdP (and whoever looks at it) sees why, and which team it is about.
+    shown = scim.get(f"/Groups/{gid}", params={"excludedAttributes": "members"}).json()
+    assert shown[GOGS_GROUP_SCHEMA] == {
+        "syncState": "error",
+        "syncError": error,
+        "teams": [{"org": org, "team": "devs", "permission": "read"}],
+    }
+    assert f"organization {org!r} does not exist" in error
+
+
+def test_group_extension_filters_and_is_read_only(mapped: Mapped) -> None:
+    org, gname = unique("org"), unique("g")
+    _, scim = mapped(rule(gname, org, "devs"))  # the org does not exist: error
+    broken = new_group(scim, gname, [])
+    fine = new_group(scim, unique("unmapped"), [])
+
+    def found(filter_: str) -> list[str]:
+        response = scim.get("/Groups", params={"filter": filter_})
+        assert response.status_code == 200, response.text
+        return [g["id"] for g in response.json()["Resources"]]
+
+    assert found(f'{GOGS_GROUP_SCHEMA}:syncState eq "error"') == [broken]
+    assert found(f'{GOGS_GROUP_SCHEMA}:syncState eq "ERROR"') == [broken]
+    assert found(f'{GOGS_GROUP_SCHEMA}:syncError co "create_org"') == [broken]
+    assert fine in found(f'{GOGS_GROUP_SCHEMA}:syncState eq "synced"')
+    assert broken not in found(f'{GOGS_GROUP_SCHEMA}:syncState eq "synced"')
+    # `teams` comes from the configuration, not the store: not filterable.
+    for unsupported in (
+        f'{GOGS_GROUP_SCHEMA}:teams.org eq "{org}"',
+        f"{GOGS_GROUP_SCHEMA}:teams pr",
+    ):
+        response = scim.get("/Groups", params={"filter": unsupported})
+        assert response.status_code == 400, (unsupported, response.text)
+        assert response.json()["scimType"] == "invalidFilter"
+
+    before = scim.get(f"/Groups/{broken}").json()
+    # Writing the extension is refused; echoing it back in a PUT changes nothing.
+    response = scim.patch(
+        f"/Groups/{broken}",
+        json={
+            "schemas": [PATCH_OP_SCHEMA],
+            "Operations": [
+                {"op": "replace", "path": f"{GOGS_GROUP_SCHEMA}:syncState", "value": "synced"}
+            ],
+        },
+    )
+    assert response.status_code == 400 and response.json()["scimType"] == "mutability"
+    echoed = {k: v for k, v in before.items() if k not in ("id", "meta")}
+    echoed[GOGS_GROUP_SCHEMA] = {"syncState": "synced", "teams": []}
+    put = scim.put(f"/Groups/{broken}", json=echoed)
+    assert put.status_code == 200, put.text
+    assert put.json()[GOGS_GROUP_SCHEMA] == before[GOGS_GROUP_SCHEMA]
+    assert put.json()["meta"]["version"] == before["meta"]["version"]
 
 
 def test_wider_team_is_reported_and_never_joined(

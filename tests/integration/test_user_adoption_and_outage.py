@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from gogs_scim.bootstrap import Bridge
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.scim.schema import GOGS_USER_SCHEMA
+from gogs_scim.store import jobs
+from gogs_scim.store.tables import converge_jobs
 from tests.conftest import unique
 from tests.integration.test_user_provisioning import new_user
 
@@ -123,8 +127,10 @@ def test_changes_made_while_gogs_is_down_reach_it_later(
     back = bridge_factory(store)
     with back.engine.begin() as conn:
         # Skip the backoff the failed attempts earned, as time passing would.
-        conn.exec_driver_sql("UPDATE converge_jobs SET not_before = '2000-01-01 00:00:00'")
-    assert back.reconciler.run_due() == 1
+        conn.execute(update(converge_jobs).values(not_before=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert back.reconciler.run_due() >= 1
+    with back.engine.connect() as conn:
+        assert jobs.pending_count(conn) == 0  # done, not left to loop
     account = gogs_client.get_user(login)
     assert account is not None
     assert account.full_name == "Late Comer"

@@ -34,6 +34,7 @@ from gogs_scim.api.listing import (
     search_all,
 )
 from gogs_scim.api.messages import ScimResponse, error_response, read_json
+from gogs_scim.logs import request_id_var
 from gogs_scim.scim import discovery
 from gogs_scim.scim.errors import ScimError
 from gogs_scim.scim.projection import parse_attribute_list, project
@@ -55,10 +56,18 @@ class ScimMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = request_id[:64]
+        request_id_var.set(request.state.request_id)  # for every log line of it
         request.state.actor = None
         if request.url.path.startswith(SCIM_PREFIX):
             token = bearer_token(request.headers.get("authorization"))
-            name = await run_in_threadpool(self._verifier.verify, token) if token else None
+            try:
+                name = await run_in_threadpool(self._verifier.verify, token) if token else None
+            except Exception:
+                # E.g. the store holding the tokens is down: not the client's fault.
+                log.exception("cannot check the SCIM token of %s", request.url.path)
+                failed = error_response(ScimError(503, "cannot check tokens; try again"))
+                failed.headers["X-Request-Id"] = request.state.request_id
+                return failed
             if name is None:
                 error = ScimError.unauthorized(
                     "a valid SCIM bearer token is required (Authorization: Bearer <token>)"

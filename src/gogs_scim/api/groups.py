@@ -46,7 +46,7 @@ def group_routes(service: GroupService, settings: ApiSettings) -> tuple[list[Rou
         attributes: list[str] | None,
         excluded: list[str] | None,
     ) -> dict[str, Any]:
-        rendered = render_group(view.record, view.members, base_url(request, settings))
+        rendered = render_group(view.record, view.members, base_url(request, settings), view.teams)
         return project(rendered, GROUP_RESOURCE, attributes, excluded)
 
     def wants_members(attributes: list[str] | None, excluded: list[str] | None) -> bool:

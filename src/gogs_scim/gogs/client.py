@@ -148,24 +148,32 @@ def _summarise(body: Any) -> str:
     return ""
 
 
+TokenProvider = Callable[[], str | None]
+"""Returns the admin token to use now (e.g. re-read from a file that may be rotated)."""
+
+
 class GogsClient:
     """Gogs API v1 over a token (`Authorization: token <tok>`), as a site admin.
 
     `base_url` is the Gogs web root, with or without a trailing slash; `/api/v1` is
-    appended here. `calls` counts the requests sent; `on_call` is told about each one.
+    appended here. `token` is the token, or a callable asked before every request, so
+    a rotated token is used without a restart. `calls` counts the requests sent;
+    `on_call` is told about each one.
     """
 
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenProvider,
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         on_call: OnCall | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._token = token
+        self._token_source: TokenProvider = (lambda: token) if isinstance(token, str) else token
+        self._token: str | None = token if isinstance(token, str) else None
+        self._previous_token: str | None = None
         self._on_call = on_call
         self._calls = 0
         self._http = httpx.Client(
@@ -219,8 +227,12 @@ class GogsClient:
         auth: httpx.BasicAuth | None = None
         if basic_auth is not None:
             auth = httpx.BasicAuth(*basic_auth)
-        elif self._token:
-            headers["Authorization"] = f"token {self._token}"
+        else:
+            token = self._fresh_token(method, path)
+            if token != self._token:
+                self._previous_token, self._token = self._token, token
+            if token:
+                headers["Authorization"] = f"token {token}"
         self._calls += 1
         status = 0
         try:
@@ -269,9 +281,20 @@ class GogsClient:
             raise GogsUnreachable(status, message)
         raise GogsError(status, message)
 
+    def _fresh_token(self, method: str, path: str) -> str | None:
+        try:
+            return self._token_source()
+        except Exception as exc:
+            # E.g. the token file is unreadable: the message names the file, never a token.
+            raise GogsAuthFailed(0, f"{method} {path}: no admin token: {exc}") from exc
+
     def _scrub(self, text: str) -> str:
         # Belt and braces: no reply should echo the token, but never print it if one does.
-        return text.replace(self._token, "***") if self._token else text
+        # The token in use may have just changed (rotation): scrub the one before too.
+        for token in (self._token, self._previous_token):
+            if token:
+                text = text.replace(token, "***")
+        return text
 
     # -- users --------------------------------------------------------------------
 
@@ -460,6 +483,11 @@ class GogsClient:
         if auto_init:
             body["readme"] = "Default"  # without it Gogs fails auto_init with a 500
         return _repo(self._request("POST", f"/admin/users/{_seg(owner_login)}/repos", json=body))
+
+    def list_org_repos(self, org: str) -> list[GogsRepo]:
+        """`GET /orgs/:orgname/repos`: all of them for an owner of the org (the bridge's
+        admin owns the orgs it creates); otherwise public ones and its teams' repos."""
+        return [_repo(item) for item in self._request("GET", f"/orgs/{_seg(org)}/repos")]
 
     def add_collaborator(self, owner: str, repo: str, login: str, permission: str) -> None:
         """`PUT /repos/:owner/:repo/collaborators/:user` with `{"permission": ...}`."""

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from gogs_scim.gogs.client import GogsClient, GogsRejected, GogsUser
+from gogs_scim.gogs.deprovision import Deprovisioner, residual_not_deleted
 from gogs_scim.provisioning.accounts import DesiredAccount, desired_account
 from gogs_scim.store.users import UserRecord
 
@@ -41,6 +42,8 @@ class UserConvergeResult:
     adopted: bool
     revoked_at: datetime | None
     calls: tuple[GogsCall, ...] = field(default=())
+    # Ways into Gogs a deactivation could not close (docs/deprovisioning.md).
+    residual: tuple[str, ...] = field(default=())
 
 
 class AccountConflict(Exception):
@@ -54,9 +57,14 @@ class UserConverger:
         *,
         adoption: AdoptionPolicy,
         protected_logins: frozenset[str],
+        deprovisioner: Deprovisioner | None = None,
+        delete_accounts: bool = False,
     ) -> None:
         self._client = client
         self._adoption = adoption
+        self._deprovisioner = deprovisioner or Deprovisioner(client, database=None, managed_orgs=())
+        # provisioning.on_delete = "delete": SCIM DELETE also deletes the Gogs account.
+        self._delete_accounts = delete_accounts
         # Accounts never touched through SCIM: the bridge's own admin above all.
         self._protected = frozenset(login.lower() for login in protected_logins)
 
@@ -116,10 +124,30 @@ class UserConverger:
                 website=desired.website,
                 location=desired.location,
                 password=new_password,
+                # A deprovisioned site admin loses admin rights (never given back).
+                admin=False if not wants_access else None,
             )
             action = "scramble_password" if not wants_access else "edit_user"
             calls.append(GogsCall(action, existing.login))
-        return UserConvergeResult(existing.id, adopted, revoked_at, tuple(calls))
+        if wants_access:
+            # Also after an unfinished converge: a deactivation may have got as far as
+            # prohibit_login before it failed, and was then undone by the IdP.
+            if user.revoked_at is not None or user.sync_state != "synced":
+                restored = self._deprovisioner.restore(existing.login, existing.id)
+                calls.extend(GogsCall(action, target) for action, target in restored)
+            return UserConvergeResult(existing.id, adopted, revoked_at, tuple(calls))
+        revocation = self._deprovisioner.revoke(existing.login, existing.id, user.residual_access)
+        calls.extend(GogsCall(action, target) for action, target in revocation.calls)
+        residual = revocation.residual
+        if user.deleted_at is not None and self._delete_accounts:
+            try:
+                self._client.delete_user(existing.login)
+            except GogsRejected as exc:
+                residual = (*residual, residual_not_deleted(exc.message))
+            else:
+                calls.append(GogsCall("delete_user", existing.login))
+                residual = ()
+        return UserConvergeResult(existing.id, adopted, revoked_at, tuple(calls), residual)
 
     def _create(self, desired: DesiredAccount, password: str | None) -> GogsUser:
         try:

@@ -129,7 +129,20 @@ class Reconciler:
                 gogs_user_id=result.gogs_user_id,
                 gogs_adopted=result.adopted,
                 revoked_at=result.revoked_at,
+                residual_access=list(result.residual) or None,
             )
+            if result.residual != user.residual_access:
+                append(
+                    conn,
+                    AuditEntry(
+                        action="gogs.residual_access",
+                        outcome="partial" if result.residual else "ok",
+                        resource_type="User",
+                        resource_id=user.id,
+                        request_id=request_id,
+                        detail={"login": user.gogs_login, "residual": list(result.residual)},
+                    ),
+                )
             team_keys = self._user_teams(conn, user, changed=bool(result.calls))
             jobs.complete(conn, job)
             for call in result.calls:

@@ -293,6 +293,10 @@ class GogsSandbox:
         )
         return self._running
 
+    def halt(self) -> None:
+        """Stop the Gogs process only, keeping its data; `restart()` starts it again."""
+        self._stop_process()
+
     def stop(self) -> None:
         """Stop Gogs (SIGTERM, then SIGKILL after 10 s) and delete its directory."""
         atexit.unregister(self.stop)

@@ -121,7 +121,8 @@ class TeamJobRunner:
                         resource_type=TEAM_RESOURCE_TYPE,
                         resource_id=target.key,
                         request_id=request_id,
-                        detail={"target": call.target, "reason": job.reason},
+                        # `groups`: the groups whose members the team follows (the why).
+                        detail={"target": call.target, "reason": job.reason, "groups": group_ids},
                     ),
                 )
         return TeamRunResult("synced", warning or "")

@@ -131,6 +131,8 @@ def _sub_attributes(
     if not attribute.is_complex:
         return copy.deepcopy(value)
     if isinstance(value, list):
+        if not value:
+            return []  # rendered empty on purpose (the Group extension's `teams`)
         items = [_item(attribute, item, keep, drop) for item in value]
         kept = [item for item in items if not isinstance(item, _Absent)]
         return kept or _ABSENT

@@ -301,6 +301,13 @@ GOGS_USER_EXTENSION = SchemaDef(
             mutability="readOnly",
             description="The last error Gogs returned for this user, if any.",
         ),
+        AttributeDef(
+            "residualAccess",
+            multi_valued=True,
+            mutability="readOnly",
+            description="Ways into Gogs that deprovisioning could not close for this "
+            "deactivated or deleted user, one sentence each; absent when none.",
+        ),
     ),
 )
 
@@ -315,11 +322,53 @@ USER_RESOURCE = ResourceSchema(
     extensions=(_schema_from_model(EnterpriseUser), GOGS_USER_EXTENSION),
 )
 
+GOGS_GROUP_EXTENSION = SchemaDef(
+    urn=GOGS_GROUP_SCHEMA,
+    name="GogsGroup",
+    description="The Gogs teams this group feeds and whether Gogs follows yet. "
+    "Read-only: set by the bridge from its mapping rules.",
+    attributes=(
+        AttributeDef(
+            "syncState",
+            mutability="readOnly",
+            canonical_values=("pending", "synced", "error"),
+            description="Whether the Gogs teams match this group yet: pending (a change "
+            "waits for Gogs), synced (also: no rule maps the group), or error (see "
+            "syncError).",
+        ),
+        AttributeDef(
+            "syncError",
+            mutability="readOnly",
+            description="Why a team of this group does not match it (missing org, Gogs "
+            "refused, permission mismatch); absent when none.",
+        ),
+        AttributeDef(
+            "teams",
+            type="complex",
+            multi_valued=True,
+            mutability="readOnly",
+            description="The Gogs organization teams the bridge's mapping rules give this "
+            "group's members; empty when no rule maps the group.",
+            sub_attributes=(
+                AttributeDef("org", mutability="readOnly", description="The Gogs organization."),
+                AttributeDef("team", mutability="readOnly", description="The team's name."),
+                AttributeDef(
+                    "permission",
+                    mutability="readOnly",
+                    canonical_values=("read", "write", "admin"),
+                    description="The access the mapping rule asks the team to give.",
+                ),
+            ),
+        ),
+    ),
+)
+
 GROUP_RESOURCE = ResourceSchema(
     name="Group",
     endpoint="/Groups",
     description="A group whose members may be mapped to Gogs organization teams",
     core=_with_attribute(_schema_from_model(Group), "displayName", required=True),
+    extensions=(GOGS_GROUP_EXTENSION,),
 )
 
 RESOURCES: tuple[ResourceSchema, ...] = (USER_RESOURCE, GROUP_RESOURCE)

@@ -36,6 +36,8 @@ def render_user(record: UserRecord, base_url: str) -> dict[str, Any]:
         gogs["userId"] = record.gogs_user_id
     if record.sync_error:
         gogs["syncError"] = record.sync_error
+    if record.residual_access:
+        gogs["residualAccess"] = list(record.residual_access)
     document.pop("schemas", None)
     return {
         "schemas": schemas,

@@ -24,6 +24,7 @@ from gogs_scim.provisioning.teams import rule_matches, teams_of_group
 from gogs_scim.scim.document import normalize_resource
 from gogs_scim.scim.errors import ScimError
 from gogs_scim.scim.flatten import IndexedValue, flatten
+from gogs_scim.scim.groups import GroupTeam
 from gogs_scim.scim.members import MEMBERS, MemberChange, member_items, split_patch
 from gogs_scim.scim.patch import apply_patch
 from gogs_scim.scim.schema import GROUP_RESOURCE
@@ -45,10 +46,12 @@ _NAMED_IDS = 5
 
 @dataclass(frozen=True)
 class GroupView:
-    """A group as read: `members` is None when the caller did not ask to load them."""
+    """A group as read: `members` is None when the caller did not ask to load them;
+    `teams` are the Gogs teams the mapping rules give it (none when unmapped)."""
 
     record: GroupRecord
     members: list[Member] | None
+    teams: tuple[GroupTeam, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class GroupService:
             if record is None:
                 raise ScimError.not_found(f"Group {group_id} not found")
             members = group_store.list_members(conn, group_id) if with_members else None
-        return GroupView(record, members)
+        return self._view(record, members)
 
     def search(self, query: ListQuery, *, with_members: bool = True) -> GroupPage:
         where = None
@@ -118,7 +121,7 @@ class GroupService:
                 conn, where, order, query.descending, start - 1, count
             )
             views = [
-                GroupView(r, group_store.list_members(conn, r.id) if with_members else None)
+                self._view(r, group_store.list_members(conn, r.id) if with_members else None)
                 for r in records
             ]
         return GroupPage(total=total, start_index=start, groups=views)
@@ -225,11 +228,23 @@ class GroupService:
                 "group.delete",
                 now,
             )
+            # The audit record names who lost what the group granted.
+            gone = _Delta([], group_store.member_ids(conn, group_id))
             group_store.delete_group(conn, group_id)
-            self._audit(conn, ctx, "scim.group.delete", group_id, current.document, None, None)
+            self._audit(conn, ctx, "scim.group.delete", group_id, current.document, None, gone)
         self._converge(keys, ctx)
 
     # -- internals -----------------------------------------------------------------
+
+    def _view(self, record: GroupRecord, members: list[Member] | None) -> GroupView:
+        teams: dict[tuple[str, str], GroupTeam] = {}
+        for rule in self._mappings:
+            if rule_matches(rule, record.display_name, record.external_id):
+                # Several rules may name one team (Gogs names are case-insensitive);
+                # Settings makes them agree on the permission.
+                key = (rule.org.lower(), rule.team.lower())
+                teams.setdefault(key, GroupTeam(rule.org, rule.team, rule.permission))
+        return GroupView(record, members, tuple(teams[key] for key in sorted(teams)))
 
     def _locked(self, conn: Connection, group_id: str) -> GroupRecord:
         record = group_store.get_group(conn, group_id, for_update=True)

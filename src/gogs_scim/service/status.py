@@ -17,16 +17,6 @@ from gogs_scim.config import TeamMapping
 from gogs_scim.provisioning.teams import rule_matches, team_targets
 from gogs_scim.store.tables import converge_jobs, groups, users
 
-# What deactivation does not yet revoke in Gogs (docs/provisioning.md). Listed for
-# every deactivated or deleted user, so nobody reads "inactive" as "locked out".
-NOT_REVOKED = (
-    "access tokens",
-    "SSH keys",
-    "organization memberships",
-    "repository collaborations",
-    "prohibit_login",
-)
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -141,14 +131,16 @@ def build_report(conn: Connection, mappings: Sequence[TeamMapping]) -> StatusRep
                 Problem("Group", row.display_name, row.sync_state, row.sync_error or "waiting")
             )
 
+    # What deprovisioning could not close, per user, as the last converge recorded it
+    # (docs/deprovisioning.md), so nobody reads "inactive" as "locked out".
     residual = tuple(
-        (f"{row.user_name} (Gogs {row.gogs_login})", ", ".join(NOT_REVOKED))
+        (f"{row.user_name} (Gogs {row.gogs_login})", "; ".join(row.residual_access))
         for row in conn.execute(
-            select(users.c.user_name, users.c.gogs_login)
-            .where((users.c.active.is_(False)) | (users.c.deleted_at.is_not(None)))
-            .where(users.c.gogs_user_id.is_not(None))
+            select(users.c.user_name, users.c.gogs_login, users.c.residual_access)
+            .where(users.c.residual_access.is_not(None))
             .order_by(users.c.user_name)
         )
+        if row.residual_access
     )
     pending, oldest = conn.execute(select(func.count(), func.min(converge_jobs.c.created_at))).one()
     return StatusReport(

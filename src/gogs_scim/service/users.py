@@ -25,6 +25,7 @@ from gogs_scim.scim.patch import apply_patch
 from gogs_scim.scim.schema import USER_RESOURCE
 from gogs_scim.service.versions import check_if_match
 from gogs_scim.service.versions import etag as version_etag
+from gogs_scim.store import groups as group_store
 from gogs_scim.store import jobs
 from gogs_scim.store import users as user_store
 from gogs_scim.store.filter_sql import filter_clause, parse_filter, sort_expression
@@ -198,6 +199,7 @@ class UserService:
         with self._engine.begin() as conn:
             current = self._locked(conn, user_id)
             check_if_match(current.version, if_match)
+            self._refuse_bridge_admin(current, "deleted")
             deleted = current.with_changes(
                 deleted_at=now,
                 updated_at=now,
@@ -205,6 +207,7 @@ class UserService:
                 sync_state=user_store.SYNC_PENDING,
             )
             user_store.update_user(conn, deleted, [])
+            group_store.member_left(conn, user_id, now)
             jobs.enqueue(conn, "User", user_id, "delete", now)
             self._audit(conn, ctx, "scim.user.delete", user_id, current.document, None)
         self._converge(user_id, None, ctx)
@@ -228,6 +231,8 @@ class UserService:
         if document == current.document:
             # Nothing changed: version and lastModified stay, so ETags stay valid.
             return current
+        if current.active and document.get("active", True) is False:
+            self._refuse_bridge_admin(current, "deactivated")
         now = datetime.now(UTC)
         record = current.with_changes(
             user_name=str(document["userName"]),
@@ -247,6 +252,16 @@ class UserService:
         jobs.enqueue(conn, "User", current.id, reason, now)
         self._audit(conn, ctx, action, current.id, current.document, document)
         return record
+
+    def _refuse_bridge_admin(self, current: UserRecord, what: str) -> None:
+        # Only reachable when gogs.admin_user was changed to a login SCIM had assigned.
+        if current.gogs_login.lower() in self._reserved:
+            raise ScimError(
+                400,
+                f"Gogs account {current.gogs_login!r} is the bridge's own admin account "
+                f"(gogs.admin_user) and cannot be {what} through SCIM",
+                "mutability",
+            )
 
     def _password_only(
         self, conn: Connection, record: UserRecord, current: UserRecord, password: str | None

@@ -6,7 +6,8 @@ becomes a bound parameter. Where a value is read from:
 
 * real columns for what the store keeps there: `id`, `externalId`, `userName` and
   Group `displayName` (their indexed columns), `active`, `meta.created`,
-  `meta.lastModified`, the Gogs extension of Users;
+  `meta.lastModified`, the Gogs extensions' sync state and the Users' Gogs account
+  (the Group extension's `teams` come from the mapping rules: not filterable);
 * `scim_group_members` for Group `members` and User `groups`;
 * the value index `scim_attribute_values` (scim/flatten.py) for everything else.
 
@@ -87,6 +88,7 @@ from gogs_scim.scim.flatten import (
 )
 from gogs_scim.scim.schema import (
     COMMON_SCHEMA,
+    GOGS_GROUP_SCHEMA,
     GOGS_USER_SCHEMA,
     AttributeDef,
     ResolvedAttribute,
@@ -778,6 +780,9 @@ class _Resolver:
                 return _ColumnSource(table.c.active, target, nullable=False, presence=presence)
         if is_user and schema.urn == GOGS_USER_SCHEMA:
             return self._gogs_column(name, target)
+        if not is_user and schema.urn == GOGS_GROUP_SCHEMA and name != "teams":
+            # `teams` comes from the mapping rules, not the store: not filterable.
+            return self._sync_column(name, target)
         return None
 
     def _gogs_column(self, name: str, target: AttributeDef) -> _Source:
@@ -789,6 +794,11 @@ class _Resolver:
             return _ColumnSource(c.gogs_user_id, target)
         if name == "adopted":
             return _ColumnSource(c.gogs_adopted, target, nullable=False)
+        return self._sync_column(name, target)
+
+    def _sync_column(self, name: str, target: AttributeDef) -> _Source:
+        """syncState and syncError, kept in columns of both users and groups."""
+        c = self.table.c
         if name == "syncState":
             return _ColumnSource(func.lower(c.sync_state), target, fold=fold_text, nullable=False)
         # syncError: lower() in SQL folds only ASCII on SQLite; good enough for the

@@ -210,6 +210,21 @@ def clear_members(conn: Connection, group_id: str) -> None:
     conn.execute(delete(group_members).where(group_members.c.group_id == group_id))
 
 
+def member_left(conn: Connection, user_id: str, now: datetime) -> None:
+    """The user is deleted, so it leaves the `members` of each live group it was in:
+    those groups get a new version and lastModified (their rows stay, hidden)."""
+    conn.execute(
+        update(groups)
+        .where(
+            groups.c.id.in_(
+                select(group_members.c.group_id).where(group_members.c.user_id == user_id)
+            ),
+            groups.c.deleted_at.is_(None),
+        )
+        .values(version=groups.c.version + 1, updated_at=now)
+    )
+
+
 def groups_of_user(conn: Connection, user_id: str) -> list[GroupRecord]:
     """The live groups `user_id` is a member of (one indexed lookup)."""
     query = (

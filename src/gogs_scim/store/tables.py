@@ -59,6 +59,9 @@ users = Table(
     Column("sync_error", Text, nullable=True),
     # When the Gogs password was scrambled for a deactivation; NULL while active.
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Ways into Gogs deprovisioning could not close (a JSON list of sentences); NULL
+    # when there are none (docs/deprovisioning.md).
+    Column("residual_access", JSON(none_as_null=True), nullable=True),
     # Unsorted pages are ordered by creation, then id: this keeps them index-ordered.
     Index("ix_scim_users_created_at_id", "created_at", "id"),
 )
@@ -160,4 +163,36 @@ audit_events = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_events_resource", "resource_type", "resource_id"),
+)
+
+# SCIM bearer tokens issued by `gogs-scim token create` (config tokens are not stored).
+# Only the SHA-256 digest of each secret is kept. One row per secret: a rotation adds
+# a row for the same name and marks the previous one superseded, with an expiry at the
+# end of the grace period. `current_name` is the name while the row is the name's
+# current secret, NULL once superseded or revoked, so a name has one current secret.
+scim_tokens = Table(
+    "scim_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, index=True),
+    Column("current_name", String(255), nullable=True, unique=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("superseded_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# The audit chain's head: how many records the trail holds and the hash of the last,
+# updated in the transaction of every append. The chain itself proves each record
+# follows the one before; only the head can tell that records were cut off its end.
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("records", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=True),
+    Column("last_hash", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

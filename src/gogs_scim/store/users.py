@@ -46,6 +46,8 @@ class UserRecord:
     # When the Gogs password was last scrambled because the user was deactivated;
     # None while the user is active (or the scramble has not happened yet).
     revoked_at: datetime | None = None
+    # What deprovisioning could not revoke in Gogs, one sentence per way in.
+    residual_access: tuple[str, ...] = ()
 
     def with_changes(self, **changes: Any) -> UserRecord:
         return replace(self, **changes)
@@ -69,6 +71,7 @@ def _record(row: Any) -> UserRecord:
         sync_error=row.sync_error,
         deleted_at=row.deleted_at,
         revoked_at=row.revoked_at,
+        residual_access=tuple(row.residual_access or ()),
     )
 
 
@@ -93,6 +96,7 @@ def _values(record: UserRecord) -> dict[str, Any]:
         "sync_state": record.sync_state,
         "sync_error": record.sync_error,
         "revoked_at": record.revoked_at,
+        "residual_access": list(record.residual_access) or None,
     }
 
 
