@@ -29,8 +29,8 @@ from gogs_scim.api.listing import (
     ListParams,
     Searcher,
     check_search_request,
-    list_body,
     list_params,
+    list_resources,
     search_all,
 )
 from gogs_scim.api.messages import ScimResponse, error_response, read_json
@@ -120,9 +120,7 @@ def create_app(
         ]
 
     async def list_users(request: Request, raw: dict[str, Any]) -> Response:
-        params = list_params(raw, settings.max_results)
-        total, resources = await search_users(request, params)
-        return ScimResponse(list_body(total, max(params.query.start_index, 1), resources))
+        return ScimResponse(await list_resources(request, raw, search_users, settings.max_results))
 
     @scim_endpoint
     async def users_collection(request: Request) -> Response:

@@ -25,8 +25,7 @@ from gogs_scim.api.listing import (
     ListParams,
     Searcher,
     check_search_request,
-    list_body,
-    list_params,
+    list_resources,
     names_param,
 )
 from gogs_scim.api.messages import ScimResponse, read_json
@@ -52,14 +51,14 @@ def group_routes(service: GroupService, settings: ApiSettings) -> tuple[list[Rou
     def wants_members(attributes: list[str] | None, excluded: list[str] | None) -> bool:
         return not excludes_top_level(GROUP_RESOURCE, attributes, excluded, MEMBERS)
 
-    def querynames_param(request: Request) -> tuple[list[str] | None, list[str] | None]:
+    def query_names(request: Request) -> tuple[list[str] | None, list[str] | None]:
         return (
             names_param(request.query_params.get("attributes"), "attributes"),
             names_param(request.query_params.get("excludedAttributes"), "excludedAttributes"),
         )
 
     def respond(request: Request, view: GroupView, status: int = 200) -> Response:
-        attributes, excluded = querynames_param(request)
+        attributes, excluded = query_names(request)
         headers = {"ETag": etag(view.record)}
         if status == 201:
             headers["Location"] = group_location(base_url(request, settings), view.record.id)
@@ -75,9 +74,7 @@ def group_routes(service: GroupService, settings: ApiSettings) -> tuple[list[Rou
         ]
 
     async def list_groups(request: Request, raw: dict[str, Any]) -> Response:
-        params = list_params(raw, settings.max_results)
-        total, resources = await search_groups(request, params)
-        return ScimResponse(list_body(total, max(params.query.start_index, 1), resources))
+        return ScimResponse(await list_resources(request, raw, search_groups, settings.max_results))
 
     @scim_endpoint
     async def collection(request: Request) -> Response:
@@ -85,7 +82,7 @@ def group_routes(service: GroupService, settings: ApiSettings) -> tuple[list[Rou
             return await list_groups(request, dict(request.query_params))
         payload = await read_json(request, settings.max_body_bytes)
         ctx = request_context(request)
-        shown = wants_members(*querynames_param(request))
+        shown = wants_members(*query_names(request))
         view = await run_in_threadpool(lambda: service.create(payload, ctx, with_members=shown))
         return respond(request, view, 201)
 
@@ -101,7 +98,7 @@ def group_routes(service: GroupService, settings: ApiSettings) -> tuple[list[Rou
         if_match = request.headers.get("if-match")
         ctx = request_context(request)
         if request.method == "GET":
-            attributes, excluded = querynames_param(request)
+            attributes, excluded = query_names(request)
             with_members = wants_members(attributes, excluded)
             view = await run_in_threadpool(lambda: service.get(group_id, with_members=with_members))
             if_none_match = request.headers.get("if-none-match")
@@ -113,7 +110,7 @@ def group_routes(service: GroupService, settings: ApiSettings) -> tuple[list[Rou
             await run_in_threadpool(service.delete, group_id, if_match, ctx)
             return Response(status_code=204)
         payload = await read_json(request, settings.max_body_bytes)
-        shown = wants_members(*querynames_param(request))
+        shown = wants_members(*query_names(request))
         write = service.replace if request.method == "PUT" else service.patch
         view = await run_in_threadpool(
             lambda: write(group_id, payload, if_match, ctx, with_members=shown)

@@ -82,6 +82,15 @@ def list_body(total: int, start_index: int, resources: list[dict[str, Any]]) -> 
     }
 
 
+async def list_resources(
+    request: Request, raw: dict[str, Any], searcher: Searcher, max_results: int
+) -> dict[str, Any]:
+    """The ListResponse for a GET query string or a `/.search` body, on one type."""
+    params = list_params(raw, max_results)
+    total, resources = await searcher(request, params)
+    return list_body(total, max(params.query.start_index, 1), resources)
+
+
 async def search_all(
     request: Request, searchers: Sequence[Searcher], params: ListParams
 ) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, insert, or_, select, update
 
 from gogs_scim.scim.flatten import IndexedValue
 from gogs_scim.store.attribute_index import delete_index, write_index
+from gogs_scim.store.paging import live_page
 from gogs_scim.store.tables import group_members, groups, users
 
 GROUP_RESOURCE_TYPE = "Group"
@@ -117,16 +118,8 @@ def search_groups(
     limit: int,
 ) -> tuple[int, list[GroupRecord]]:
     """One page of groups matching `where`, and the exact total."""
-    live = groups.c.deleted_at.is_(None)
-    condition = live if where is None else live & where
-    total = conn.execute(select(func.count()).select_from(groups).where(condition)).scalar_one()
-    if limit <= 0:
-        return total, []
-    query = select(groups).where(condition)
-    if order_by is not None:
-        query = query.order_by(order_by.desc() if descending else order_by.asc())
-    query = query.order_by(groups.c.created_at, groups.c.id).offset(offset).limit(limit)
-    return total, [_record(row) for row in conn.execute(query)]
+    total, rows = live_page(conn, groups, where, order_by, descending, offset, limit)
+    return total, [_record(row) for row in rows]
 
 
 def set_sync_state(

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gogs_scim.scim.flatten import IndexedValue, fold_text
 from gogs_scim.store.attribute_index import delete_index, write_index
+from gogs_scim.store.paging import live_page
 from gogs_scim.store.tables import users
 
 USER_RESOURCE_TYPE = "User"
@@ -170,14 +171,5 @@ def search_users(
     limit: int,
 ) -> tuple[int, list[UserRecord]]:
     """One page of live users matching `where`, and the exact total."""
-    live = users.c.deleted_at.is_(None)
-    condition = live if where is None else live & where
-    total = conn.execute(select(func.count()).select_from(users).where(condition)).scalar_one()
-    if limit <= 0:
-        return total, []
-    query = select(users).where(condition)
-    if order_by is not None:
-        query = query.order_by(order_by.desc() if descending else order_by.asc())
-    # The id makes the order total, so pages never repeat or skip a row.
-    query = query.order_by(users.c.created_at, users.c.id).offset(offset).limit(limit)
-    return total, [_record(row) for row in conn.execute(query)]
+    total, rows = live_page(conn, users, where, order_by, descending, offset, limit)
+    return total, [_record(row) for row in rows]
