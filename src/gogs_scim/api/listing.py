@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from gogs_scim.scim.errors import ScimError
 from gogs_scim.scim.projection import parse_attribute_list
-from gogs_scim.service.users import ListQuery
+from gogs_scim.service.listing import ListQuery
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"

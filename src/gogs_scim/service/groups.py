@@ -28,11 +28,11 @@ from gogs_scim.scim.groups import GroupTeam
 from gogs_scim.scim.members import MEMBERS, MemberChange, member_items, split_patch
 from gogs_scim.scim.patch import apply_patch
 from gogs_scim.scim.schema import GROUP_RESOURCE
-from gogs_scim.service.users import ListQuery, RequestContext
+from gogs_scim.service.listing import ListQuery, page_request
+from gogs_scim.service.users import RequestContext
 from gogs_scim.service.versions import check_if_match
 from gogs_scim.service.versions import etag as version_etag
 from gogs_scim.store import groups as group_store
-from gogs_scim.store.filter_sql import filter_clause, parse_filter, sort_expression
 from gogs_scim.store.groups import GroupRecord, Member
 from gogs_scim.store.tables import groups as groups_table
 
@@ -105,26 +105,16 @@ class GroupService:
         return self._view(record, members)
 
     def search(self, query: ListQuery, *, with_members: bool = True) -> GroupPage:
-        where = None
-        if query.filter:
-            ast = parse_filter(query.filter, GROUP_RESOURCE)
-            where = filter_clause(ast, GROUP_RESOURCE, groups_table, "Group")
-        order = (
-            sort_expression(query.sort_by, GROUP_RESOURCE, groups_table, "Group")
-            if query.sort_by
-            else None
-        )
-        start = max(query.start_index, 1)
-        count = min(max(query.count, 0), self._max_results)
+        page = page_request(query, GROUP_RESOURCE, groups_table, self._max_results)
         with self._engine.connect() as conn:
             total, records = group_store.search_groups(
-                conn, where, order, query.descending, start - 1, count
+                conn, page.where, page.order_by, page.descending, page.offset, page.limit
             )
             views = [
                 self._view(r, group_store.list_members(conn, r.id) if with_members else None)
                 for r in records
             ]
-        return GroupPage(total=total, start_index=start, groups=views)
+        return GroupPage(total=total, start_index=page.start_index, groups=views)
 
     def memberships(self, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """(group id, displayName) of each user's groups, for Users' `groups`."""

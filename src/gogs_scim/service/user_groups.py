@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 
 from gogs_scim.gogs.reconciler import Reconciler
 from gogs_scim.service.groups import GroupService
-from gogs_scim.service.users import ListQuery, UserPage, UserService
+from gogs_scim.service.listing import ListQuery
+from gogs_scim.service.users import UserPage, UserService
 from gogs_scim.store.users import UserRecord
 
 GROUPS = "groups"

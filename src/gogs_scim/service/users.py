@@ -23,12 +23,12 @@ from gogs_scim.scim.errors import ScimError
 from gogs_scim.scim.flatten import IndexedValue, flatten
 from gogs_scim.scim.patch import apply_patch
 from gogs_scim.scim.schema import USER_RESOURCE
+from gogs_scim.service.listing import ListQuery, page_request
 from gogs_scim.service.versions import check_if_match
 from gogs_scim.service.versions import etag as version_etag
 from gogs_scim.store import groups as group_store
 from gogs_scim.store import jobs
 from gogs_scim.store import users as user_store
-from gogs_scim.store.filter_sql import filter_clause, parse_filter, sort_expression
 from gogs_scim.store.tables import users as users_table
 from gogs_scim.store.users import DuplicateUserName, UserRecord
 
@@ -39,15 +39,6 @@ class RequestContext:
 
     actor: str | None = None
     request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    filter: str | None = None
-    sort_by: str | None = None
-    descending: bool = False
-    start_index: int = 1
-    count: int = 100
 
 
 @dataclass(frozen=True)
@@ -93,22 +84,12 @@ class UserService:
         return record
 
     def search(self, query: ListQuery) -> UserPage:
-        where = None
-        if query.filter:
-            ast = parse_filter(query.filter, USER_RESOURCE)
-            where = filter_clause(ast, USER_RESOURCE, users_table, "User")
-        order = (
-            sort_expression(query.sort_by, USER_RESOURCE, users_table, "User")
-            if query.sort_by
-            else None
-        )
-        start = max(query.start_index, 1)
-        count = min(max(query.count, 0), self._max_results)
+        page = page_request(query, USER_RESOURCE, users_table, self._max_results)
         with self._engine.connect() as conn:
             total, records = user_store.search_users(
-                conn, where, order, query.descending, start - 1, count
+                conn, page.where, page.order_by, page.descending, page.offset, page.limit
             )
-        return UserPage(total=total, start_index=start, users=records)
+        return UserPage(total=total, start_index=page.start_index, users=records)
 
     # -- writes --------------------------------------------------------------------
 
