@@ -214,7 +214,7 @@ def _store_has_tokens(engine: Any) -> bool:
 
 
 def _duration_or_exit(option: str, text: str) -> timedelta:
-    from gogs_scim.service.tokens import parse_duration
+    from gogs_scim.durations import parse_duration
 
     try:
         return parse_duration(text)

@@ -10,10 +10,21 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from gogs_scim.durations import parse_duration
 
 CONFIG_ENV = "GOGS_SCIM_CONFIG"
 ENV_PREFIX = "GOGS_SCIM_"
@@ -106,6 +117,44 @@ class ProvisioningSettings(_Section):
     # SCIM DELETE: "suspend" revokes access and keeps the Gogs account; "delete" also
     # deletes the account when Gogs allows it (else suspends and says why).
     on_delete: Literal["suspend", "delete"] = "suspend"
+    # "apply": changes reach Gogs. "shadow": a rehearsal; everything is accepted and
+    # stored, the plans of what would change in Gogs are recorded (audit trail,
+    # `gogs-scim plan`) and nothing in Gogs changes. Switching back to "apply" carries
+    # the pending plans out.
+    mode: Literal["apply", "shadow"] = "apply"
+
+
+def _duration(value: object) -> object:
+    """`24h`, `90d`, ... (durations.parse_duration); a number is seconds."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class ReconcileSettings(_Section):
+    # How often `serve` compares the store with Gogs and repairs drift; 0 = never.
+    interval: Duration = timedelta(hours=1)
+    # Whether the scheduled runs repair what they find (else they only report it).
+    apply: bool = True
+    # /readyz and the gogs_scim_reconcile_stale metric turn red when the last complete
+    # reconciliation is older than this.
+    audit_window: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _window_covers_interval(self) -> ReconcileSettings:
+        if self.interval < timedelta() or self.audit_window <= timedelta():
+            raise ValueError("interval must be >= 0 and audit_window > 0")
+        if self.interval and self.audit_window < self.interval:
+            raise ValueError(
+                f"audit_window ({self.audit_window}) is shorter than interval "
+                f"({self.interval}): readiness would be red between every two runs"
+            )
+        return self
 
 
 class TeamMapping(_Section):
@@ -135,6 +184,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     scim: ScimSettings = ScimSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     mappings: tuple[TeamMapping, ...] = ()
     config_file: Path | None = None
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from gogs_scim.api.auth import KnownToken, TokenVerifier, token_digest
-from gogs_scim.service.tokens import TOKEN_PREFIX, new_secret, parse_duration, secret_digest
+from gogs_scim.durations import parse_duration
+from gogs_scim.service.tokens import TOKEN_PREFIX, new_secret, secret_digest
 
 
 @pytest.mark.parametrize(

@@ -36,24 +36,11 @@ LAST_USED_INTERVAL = timedelta(minutes=1)
 # so a new token works at once.
 LOOKUP_TTL_SECONDS = 1.0
 
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 
 
 class TokenError(Exception):
     """A token command cannot be done; the message says why (and never holds a secret)."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """`90d`, `24h`, `30m`, `45s`, `2w`, or combined like `1d12h`."""
-    compact = text.strip().lower()
-    parts = _DURATION.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(
-            f"{text!r} is not a duration: use a number and a unit s, m, h, d or w (e.g. 90d, 24h)"
-        )
-    return sum((timedelta(**{_UNITS[unit]: int(n)}) for n, unit in parts), timedelta())
 
 
 def new_secret() -> str:
