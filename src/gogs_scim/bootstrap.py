@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -17,18 +19,26 @@ from gogs_scim.gogs.client import GogsClient, GogsError
 from gogs_scim.gogs.converge import UserConverger
 from gogs_scim.gogs.database_means import GogsDatabase
 from gogs_scim.gogs.deprovision import Deprovisioner
-from gogs_scim.gogs.reconciler import Reconciler
+from gogs_scim.gogs.drift import DriftDetector
+from gogs_scim.gogs.planning import Convergers, Planner
+from gogs_scim.gogs.reconciler import ConvergeRunner, Reconciler
+from gogs_scim.gogs.shadow import ShadowReconciler
 from gogs_scim.gogs.team_jobs import TeamJobRunner
 from gogs_scim.gogs.teams import TeamConverger
+from gogs_scim.gogs.web_session import GogsWebSession
 from gogs_scim.gogs.worker import ConvergeWorker
 from gogs_scim.logs import AccessLog
 from gogs_scim.metrics import Metrics
+from gogs_scim.provisioning.teams import team_targets
 from gogs_scim.service.groups import GroupService
+from gogs_scim.service.reconcile import ReconcileScheduler, ReconcileService
 from gogs_scim.service.tokens import TokenLookup
 from gogs_scim.service.user_groups import UserServiceWithGroups
 from gogs_scim.service.users import UserService
-from gogs_scim.store import jobs
+from gogs_scim.store import jobs, reconcile_runs
 from gogs_scim.store.database import create_store_engine, migrate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,19 +46,34 @@ class Bridge:
     settings: Settings
     engine: Engine
     gogs: GogsClient
-    reconciler: Reconciler
+    reconciler: ConvergeRunner
     users: UserService
     app: Starlette
     worker: ConvergeWorker
     groups: GroupService | None = None
     gogs_database: GogsDatabase | None = None
     metrics: Metrics | None = None
+    gogs_web: GogsWebSession | None = None
+    reconcile: ReconcileService | None = None
+    # serve's scheduled reconciliation; None when `[reconcile] interval` is 0.
+    scheduler: ReconcileScheduler | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def start(self) -> None:
+        """Start the background work `serve` runs beside the API."""
+        self.worker.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.worker.stop()
         self.gogs.close()
         if self.gogs_database is not None:
             self.gogs_database.close()
+        if self.gogs_web is not None:
+            self.gogs_web.close()
         self.engine.dispose()
 
 
@@ -80,11 +105,95 @@ def _verifier(settings: Settings, engine: Engine | None = None) -> TokenVerifier
     return TokenVerifier(source, partial(source, fresh=True))
 
 
+def web_session(settings: Settings, metrics: Metrics | None = None) -> GogsWebSession | None:
+    """The admin web session means, when `[gogs] admin_password(_file)` is set; the
+    password is read at each sign-in, so a rotated file needs no restart."""
+    if not settings.gogs.has_web_session or not settings.gogs.url:
+        return None
+    settings.gogs.web_password()  # a missing or empty password stops start-up, named
+    return GogsWebSession(
+        settings.gogs.url,
+        settings.gogs.admin_user,
+        settings.gogs.web_password,
+        timeout=settings.gogs.timeout_seconds,
+        on_call=metrics.gogs_call if metrics is not None else None,
+    )
+
+
+def convergers(
+    settings: Settings,
+    client: GogsClient,
+    database: GogsDatabase | None,
+    web: GogsWebSession | None,
+) -> Convergers:
+    """The convergers of this configuration on `client` and the deprovisioning means;
+    the same for apply and for planning (a PlanningClient: shadow mode, `plan`)."""
+    return Convergers(
+        users=UserConverger(
+            client,
+            adoption=settings.provisioning.adoption,
+            protected_logins=frozenset({settings.gogs.admin_user}),
+            deprovisioner=Deprovisioner(
+                client,
+                database=database,
+                web=web,
+                managed_orgs=[rule.org for rule in settings.mappings],
+            ),
+            delete_accounts=settings.provisioning.on_delete == "delete",
+        ),
+        teams=TeamConverger(client, admin_user=settings.gogs.admin_user),
+    )
+
+
+def planner(
+    settings: Settings,
+    engine: Engine,
+    gogs: GogsClient,
+    database: GogsDatabase | None,
+    web: GogsWebSession | None,
+    teams: TeamJobRunner,
+) -> Planner:
+    """Plans jobs with this configuration's convergers, reading the store and Gogs."""
+
+    def build(
+        client: GogsClient, database: GogsDatabase | None, web: GogsWebSession | None
+    ) -> Convergers:
+        return convergers(settings, client, database, web)
+
+    return Planner(engine, gogs, build, database=database, web=web, teams=teams)
+
+
+def reconciliation(
+    settings: Settings,
+    engine: Engine,
+    gogs: GogsClient,
+    database: GogsDatabase | None,
+    teams: TeamJobRunner,
+    runner: ConvergeRunner | None,
+) -> ReconcileService:
+    """Reconciliation with this configuration; `runner` repairs (None in shadow mode:
+    runs only report)."""
+    detector = DriftDetector(
+        engine,
+        gogs,
+        teams=teams,
+        targets=list(team_targets(settings.mappings).values()),
+        admin_user=settings.gogs.admin_user,
+        database=database,
+        delete_accounts=settings.provisioning.on_delete == "delete",
+    )
+    return ReconcileService(
+        engine, detector, runner if settings.provisioning.mode == "apply" else None
+    )
+
+
 def build_bridge(settings: Settings) -> Bridge:
     """Everything `serve` runs; the caller starts the worker and serves `app`."""
     gogs_url, gogs_token = settings.require_gogs()
     engine = open_store(settings)
-    metrics = Metrics(engine)  # this bridge's own registry, served at /metrics
+    started_at = datetime.now(UTC)
+    # This bridge's own registry, served at /metrics.
+    metrics = Metrics(engine, reconcile_window=settings.reconcile.audit_window, up_since=started_at)
     # With a token file, the client re-reads it before each call: rotation needs no restart.
     gogs = GogsClient(
         gogs_url,
@@ -94,23 +203,35 @@ def build_bridge(settings: Settings) -> Bridge:
     )
     database_url = settings.gogs.database_url
     gogs_database = GogsDatabase.from_url(database_url.get_secret_value()) if database_url else None
-    converger = UserConverger(
-        gogs,
-        adoption=settings.provisioning.adoption,
-        protected_logins=frozenset({settings.gogs.admin_user}),
-        deprovisioner=Deprovisioner(
-            gogs, database=gogs_database, managed_orgs=[rule.org for rule in settings.mappings]
-        ),
-        delete_accounts=settings.provisioning.on_delete == "delete",
-    )
-    teams = TeamJobRunner(
-        engine,
-        TeamConverger(gogs, admin_user=settings.gogs.admin_user),
-        settings.mappings,
-    )
-    reconciler = Reconciler(engine, converger, teams=teams)
+    gogs_web = web_session(settings, metrics)
+    applying = convergers(settings, gogs, gogs_database, gogs_web)
+    teams = TeamJobRunner(engine, applying.teams, settings.mappings)
+    reconciler: ConvergeRunner
+    if settings.provisioning.mode == "shadow":
+        log.warning(
+            "provisioning.mode = shadow: changes are stored and planned, nothing is "
+            "changed in Gogs (see `gogs-scim plan`)"
+        )
+        reconciler = ShadowReconciler(
+            engine,
+            planner(settings, engine, gogs, gogs_database, gogs_web, teams),
+            teams=teams,
+        )
+    else:
+        reconciler = Reconciler(engine, applying.users, teams=teams)
     groups = GroupService(
         engine, reconciler, mappings=settings.mappings, max_results=settings.scim.max_results
+    )
+    reconcile = reconciliation(settings, engine, gogs, gogs_database, teams, reconciler)
+    scheduler = (
+        ReconcileScheduler(
+            engine,
+            reconcile,
+            interval=settings.reconcile.interval,
+            apply=settings.reconcile.apply,
+        )
+        if settings.reconcile.interval
+        else None
     )
     users = UserServiceWithGroups(
         engine,
@@ -128,7 +249,25 @@ def build_bridge(settings: Settings) -> Bridge:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 report["pending_converge_jobs"] = jobs.pending_count(conn)
+                fresh = reconcile_runs.freshness(
+                    conn,
+                    now=datetime.now(UTC),
+                    window=settings.reconcile.audit_window,
+                    up_since=started_at,
+                )
             report["store"] = "ok"
+            report["mode"] = settings.provisioning.mode
+            report["reconcile"] = {
+                "last_complete_at": (
+                    fresh.last_complete_at.isoformat() if fresh.last_complete_at else None
+                ),
+                "age_seconds": fresh.age.total_seconds() if fresh.age is not None else None,
+                "audit_window_seconds": fresh.window.total_seconds(),
+                "drift": fresh.drift,
+                "stale": fresh.stale,
+            }
+            if fresh.stale:
+                report["ready"] = False
         except Exception as exc:
             report.update(ready=False, store=f"unavailable: {type(exc).__name__}")
         try:
@@ -162,4 +301,8 @@ def build_bridge(settings: Settings) -> Bridge:
         worker=ConvergeWorker(reconciler),
         gogs_database=gogs_database,
         metrics=metrics,
+        gogs_web=gogs_web,
+        reconcile=reconcile,
+        scheduler=scheduler,
+        started_at=started_at,
     )

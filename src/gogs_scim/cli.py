@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gogs_scim.cli_audit import audit_app
+from gogs_scim.cli_plan import plan_command
+from gogs_scim.cli_reconcile import reconcile_command
 from gogs_scim.config import ConfigError, Settings, load_settings
 from gogs_scim.service.status import StatusReport
 
@@ -29,6 +31,10 @@ out = Console()
 
 # The audit sub-commands live in cli_audit.py (they import settings_or_exit lazily).
 app.add_typer(audit_app, name="audit")
+# `gogs-scim plan`: the rehearsal's answer (shadow mode), in cli_plan.py.
+app.command("plan")(plan_command)
+# `gogs-scim reconcile [--apply]`: drift between the IdP and Gogs, in cli_reconcile.py.
+app.command("reconcile")(reconcile_command)
 
 
 class _State:
@@ -80,7 +86,7 @@ def serve_bridge(settings: Settings, host: str, port: int) -> None:
             f"gogs-scim: configuration error: {exc}", markup=False, highlight=False, soft_wrap=True
         )
         raise typer.Exit(2) from None
-    bridge.worker.start()
+    bridge.start()  # the converge worker, and the scheduled reconciliation
     try:
         server = uvicorn.Server(
             uvicorn.Config(
@@ -115,11 +121,20 @@ def demo(
     info_file: Annotated[
         Path | None, typer.Option("--info-file", help="Write the demo's details here as JSON.")
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Rehearse: store and plan every change, change nothing in Gogs "
+            "(provisioning.mode = shadow; see `gogs-scim plan`).",
+        ),
+    ] = False,
 ) -> None:
     """Start a throwaway Gogs and the bridge in front of it, until Ctrl-C or SIGTERM."""
     from gogs_scim.demo import run_demo
 
-    raise typer.Exit(run_demo(port=port, info_file=info_file))
+    mode = "shadow" if shadow else "apply"
+    raise typer.Exit(run_demo(port=port, info_file=info_file, mode=mode))
 
 
 @app.command()
@@ -142,6 +157,12 @@ def status(
     if as_json:
         out.print_json(data=dataclasses.asdict(report), default=str)
         return
+    if settings.provisioning.mode == "shadow":
+        out.print(
+            "Mode: shadow (a rehearsal: nothing reaches Gogs; pending changes are planned, "
+            "see `gogs-scim plan`)",
+            highlight=False,
+        )
     print_status(report)
 
 

@@ -51,6 +51,11 @@ class GogsSettings(_Section):
     # Gogs's own database (`sqlite:///path/gogs.db` or a PostgreSQL DSN): lets
     # deprovisioning do what the API cannot (docs/deprovisioning.md). Unset = API only.
     database_url: SecretStr | None = None
+    # The password of `admin_user` for Gogs's web UI: turns on the admin web session
+    # means of deprovisioning (gogs/web_session.py, docs/deprovisioning.md). Unset = off.
+    admin_password: SecretStr | None = None
+    # A file holding that password, re-read at each sign-in (rotation without restart).
+    admin_password_file: Path | None = None
 
     @model_validator(mode="after")
     def _database_supported(self) -> GogsSettings:
@@ -71,6 +76,30 @@ class GogsSettings(_Section):
                     f"gogs.admin_token_file: cannot read {self.admin_token_file}: {exc.strerror}"
                 ) from exc
         return self.admin_token.get_secret_value() if self.admin_token else None
+
+    @property
+    def has_web_session(self) -> bool:
+        return self.admin_password is not None or self.admin_password_file is not None
+
+    def web_password(self) -> str:
+        """The admin's web password; the error names the setting, never the value."""
+        if self.admin_password_file is not None:
+            try:
+                password = self.admin_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"gogs.admin_password_file: cannot read {self.admin_password_file}: "
+                    f"{exc.strerror}"
+                ) from exc
+        else:
+            password = self.admin_password.get_secret_value() if self.admin_password else ""
+        if not password:
+            raise ConfigError(
+                "gogs.admin_password is empty (set [gogs] admin_password or "
+                "admin_password_file, or GOGS_SCIM_GOGS_ADMIN_PASSWORD / "
+                "GOGS_SCIM_GOGS_ADMIN_PASSWORD_FILE)"
+            )
+        return password
 
 
 class DatabaseSettings(_Section):
@@ -125,8 +154,11 @@ class ProvisioningSettings(_Section):
 
 
 def _duration(value: object) -> object:
-    """`24h`, `90d`, ... (durations.parse_duration); a number is seconds."""
+    """`24h`, `90d`, ... (durations.parse_duration); a number is seconds, also as text
+    (an environment variable: GOGS_SCIM_RECONCILE_INTERVAL=0 turns the schedule off)."""
     if isinstance(value, str):
+        if value.strip().isdigit():
+            return timedelta(seconds=int(value))
         return parse_duration(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)

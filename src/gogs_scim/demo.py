@@ -43,7 +43,12 @@ def _toml_string(value: str) -> str:
 
 
 def write_demo_config(
-    path: Path, gogs: RunningGogs, database_url: str, token: str, port: int
+    path: Path,
+    gogs: RunningGogs,
+    database_url: str,
+    token: str,
+    port: int,
+    mode: str = "apply",
 ) -> None:
     path.write_text(
         "\n".join(
@@ -62,6 +67,10 @@ def write_demo_config(
                 "[server]",
                 'host = "127.0.0.1"',
                 f"port = {port}",
+                "",
+                # "shadow": a rehearsal, nothing changes in Gogs (docs/operations.md).
+                "[provisioning]",
+                f"mode = {_toml_string(mode)}",
                 "",
                 "[[scim.tokens]]",
                 'name = "demo"',
@@ -149,7 +158,7 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(port: int, info_file: Path | None) -> int:
+def run_demo(port: int, info_file: Path | None, mode: str = "apply") -> int:
     """Run until SIGINT/SIGTERM; the exit code."""
     from gogs_scim.cli import serve_bridge
 
@@ -164,7 +173,7 @@ def run_demo(port: int, info_file: Path | None) -> int:
             token = secrets.token_urlsafe(32)
             database_url = f"sqlite:///{workdir / 'gogs-scim.db'}"
             config_file = workdir / "gogs-scim.toml"
-            write_demo_config(config_file, gogs, database_url, token, port)
+            write_demo_config(config_file, gogs, database_url, token, port, mode)
             settings = load_settings(config_file, environ={})
             info = demo_info(
                 gogs, f"http://127.0.0.1:{port}/scim/v2", token, database_url, config_file

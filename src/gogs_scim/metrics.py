@@ -7,7 +7,8 @@ several apps in one process (the tests) do not share or clash over series.
   outermost, so refused and failed requests count too);
 * Gogs calls by method and status, and the failed ones (GogsClient's `on_call` hook);
 * read from the store at scrape time: converge jobs pending, users and groups whose
-  last converge failed, and whether the store answered at all.
+  last converge failed, whether the store answered at all, and how current the last
+  complete reconciliation is (drift items, seconds since, stale against the audit window).
 
 `/metrics` needs no SCIM token: it carries counts, never names or secrets. It still
 tells an outsider how busy the bridge is, so do not expose it beyond the scrapers
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import (
@@ -38,6 +40,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gogs_scim.store import reconcile_runs
 from gogs_scim.store.tables import converge_jobs, groups, users
 
 SCIM_PREFIX = "/scim/v2"
@@ -73,8 +76,12 @@ def gogs_call_failed(status: int) -> bool:
 class _StoreCollector(Collector):
     """Backlog and error counts, read from the store at each scrape."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, reconcile_window: timedelta | None, up_since: datetime
+    ) -> None:
         self._engine = engine
+        self._window = reconcile_window
+        self._up_since = up_since
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("gogs_scim_store_up", "1 if the store answered this scrape, else 0.")
@@ -94,6 +101,13 @@ class _StoreCollector(Collector):
                     .select_from(users)
                     .where(users.c.residual_access.is_not(None))
                 ).scalar_one()
+                fresh = (
+                    reconcile_runs.freshness(
+                        conn, now=datetime.now(UTC), window=self._window, up_since=self._up_since
+                    )
+                    if self._window is not None
+                    else None
+                )
         except Exception:
             up.add_metric([], 0)
             yield up
@@ -121,12 +135,37 @@ class _StoreCollector(Collector):
             "Groups whose teams could not be converged (syncState error).",
             value=groups_in_error,
         )
+        if fresh is None:
+            return
+        yield GaugeMetricFamily(
+            "gogs_scim_reconcile_stale",
+            "1 when the last complete reconciliation is older than [reconcile] audit_window "
+            "(or none has completed in that long), else 0.",
+            value=int(fresh.stale),
+        )
+        if fresh.age is not None and fresh.drift is not None:
+            yield GaugeMetricFamily(
+                "gogs_scim_seconds_since_last_reconcile",
+                "Seconds since the last complete reconciliation finished.",
+                value=fresh.age.total_seconds(),
+            )
+            yield GaugeMetricFamily(
+                "gogs_scim_drift_items",
+                "Differences between the IdP and Gogs the last complete reconciliation left.",
+                value=fresh.drift,
+            )
 
 
 class Metrics:
     """One bridge's metrics; `gogs_call` is the GogsClient hook, `instrument` the app."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        reconcile_window: timedelta | None = None,
+        up_since: datetime | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "gogs_scim_http_requests",
@@ -153,7 +192,9 @@ class Metrics:
             registry=self.registry,
         )
         if engine is not None:
-            self.registry.register(_StoreCollector(engine))
+            self.registry.register(
+                _StoreCollector(engine, reconcile_window, up_since or datetime.now(UTC))
+            )
 
     def gogs_call(self, method: str, path: str, status: int) -> None:
         """GogsClient's `on_call`: count the call, and log it (with the request id of

@@ -2,10 +2,11 @@
 
 A user gets every way in (password, access token, SSH key over Gogs's builtin SSH
 server, an open web session, a mapped team with a private repository, a collaboration,
-a repository of their own, site-admin rights); each is shown to work; the IdP
-deactivates them; each is tried again. Run once per means: "api-only" (no
-`gogs.database_url`) must report exactly what stays open as residual access, and
-those ways must really still work; "database" must close them all.
+a repository of their own with a deploy key, site-admin and git-hook rights); each is
+shown to work; the IdP deactivates them; each is tried again. Run once per means:
+"api-only" (no `gogs.database_url`), "database" and "web-session"
+(`gogs.admin_password`): each must close what it can and report exactly what stays
+open as residual access, and those ways must really still work.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from gogs_scim.gogs.deprovision import (
     RESIDUAL_COLLABORATIONS,
     RESIDUAL_PROHIBIT_LOGIN,
     RESIDUAL_TOKENS,
+    RESIDUAL_TOKENS_WEB,
+    residual_deploy_key,
     residual_org,
+    residual_private_repos_unreviewed,
 )
 from gogs_scim.gogs.sandbox import GogsSandbox, RunningGogs
 from gogs_scim.scim.patch import PATCH_OP_SCHEMA
@@ -106,13 +110,25 @@ class Ways:
         branch = f"HEAD:refs/heads/b{self._n}"
         return git(self.home, "push", self.http_url(repo, secret), branch, cwd=dest)
 
-    def clone_ssh(self, repo: str) -> bool:
-        ssh = (
-            f"ssh -i {self.key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no "
+    def _ssh(self, key: Path | None) -> str:
+        return (
+            f"ssh -i {key or self.key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no "
             f"-o UserKnownHostsFile=/dev/null -o BatchMode=yes -p {self.gogs.ssh_port}"
         )
+
+    def clone_ssh(self, repo: str, key: Path | None = None) -> bool:
         url = f"ssh://git@127.0.0.1/{repo}.git"
-        return git(self.home, "clone", url, str(self._dest()), ssh=ssh)
+        return git(self.home, "clone", url, str(self._dest()), ssh=self._ssh(key))
+
+    def push_ssh(self, repo: str, key: Path) -> bool:
+        dest = self._dest()
+        assert git(self.home, "init", "-q", str(dest))
+        (dest / "f.txt").write_text("x")
+        assert git(self.home, "add", ".", cwd=dest)
+        assert git(self.home, "commit", "-q", "-m", "x", cwd=dest)
+        url = f"ssh://git@127.0.0.1/{repo}.git"
+        branch = f"HEAD:refs/heads/s{self._n}"
+        return git(self.home, "push", url, branch, cwd=dest, ssh=self._ssh(key))
 
     def api_with_token(self) -> bool:
         """`GET /api/v1/user` (token only) answers this user's JSON; a prohibit_login
@@ -136,9 +152,12 @@ class Ways:
         )
 
     def is_site_admin(self, team_id: int, auth: dict[str, Any]) -> bool:
-        """An admin-only endpoint answers (403 for anyone else)."""
+        """An admin-only endpoint answers (403 for anyone else; a prohibit_login
+        account gets an HTML page with 200 instead of the JSON)."""
         response = httpx.get(f"{self.gogs.url}/api/v1/admin/teams/{team_id}/members", **auth)
-        return response.status_code == 200
+        return response.status_code == 200 and response.headers.get("content-type", "").startswith(
+            "application/json"
+        )
 
     def web_login(self, password: str) -> bool:
         with httpx.Client(base_url=self.gogs.url, follow_redirects=False) as web:
@@ -147,6 +166,11 @@ class Ways:
 
     def session_works(self) -> bool:
         return reaches_settings(self.session, self.login)
+
+    def edits_git_hooks(self, repo: str, session: httpx.Client | None = None) -> bool:
+        """A web session reaches the git hooks editor (code run on the server)."""
+        page = (session or self.session).get(f"/{repo}/settings/hooks/git")
+        return page.status_code == 200 and f"/{repo}/settings/hooks/git/" in page.text
 
 
 def reaches_settings(web: httpx.Client, login: str) -> bool:
@@ -179,10 +203,11 @@ class Person:
     own_repo: str
     org: str
     team_id: int
+    deploy_key: Path
 
 
-def ssh_key(where: Path) -> Path:
-    key = where / "key"
+def ssh_key(where: Path, name: str = "key") -> Path:
+    key = where / name
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
         check=True,
@@ -222,7 +247,8 @@ def give_every_way_in(
     )
     collab_repo = unique("col")
     gogs_client.create_repo(owner, collab_repo, private=True)
-    gogs_client.add_collaborator(owner, collab_repo, login, "write")
+    # An admin collaboration: the user could add deploy keys there too.
+    gogs_client.add_collaborator(owner, collab_repo, login, "admin")
     own_repo = unique("mine")
     gogs_client.create_repo(login, own_repo, private=True)
 
@@ -232,9 +258,21 @@ def give_every_way_in(
     home.mkdir()
     key = ssh_key(tmp_path)
     gogs_client.add_user_key(login, "laptop", key.with_suffix(".pub").read_text().strip())
+    # A deploy key on their own repository: it belongs to the repository, not to them.
+    deploy_key = ssh_key(tmp_path, "deploy")
+    public_key = deploy_key.with_suffix(".pub").read_text().strip()
+    gogs_client.add_deploy_key(login, own_repo, "ci", public_key)
+    gogs_client.add_deploy_key(owner, collab_repo, "ci-collab", public_key)
     account = gogs_client.get_user(login)
     assert account is not None
-    gogs_client.edit_user(login, email=account.email, full_name=account.full_name, admin=True)
+    gogs_client.edit_user(
+        login,
+        email=account.email,
+        full_name=account.full_name,
+        admin=True,
+        allow_git_hook=True,
+        allow_import_local=True,
+    )
     ways = Ways(gogs, home, login, token, key, open_session(gogs, login, PASSWORD))
     return Person(
         scim_id,
@@ -244,6 +282,7 @@ def give_every_way_in(
         f"{login}/{own_repo}",
         org_name,
         team_id,
+        deploy_key,
     )
 
 
@@ -263,13 +302,15 @@ def set_active(scim: TestClient, scim_id: str, active: bool, **extra: Any) -> di
 def means_sections(means: str, gogs: RunningGogs) -> dict[str, dict[str, Any]]:
     if means == "database":
         return {"gogs": {"database_url": f"sqlite:///{gogs.database_path}"}}
+    if means == "web-session":
+        return {"gogs": {"admin_password": gogs.admin_password}}
     return {}
 
 
 # -- the proof -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("means", ["api-only", "database"])
+@pytest.mark.parametrize("means", ["api-only", "database", "web-session"])
 def test_deactivation_closes_every_way_in_or_reports_it(
     means: str, mapped: Mapped, gogs: RunningGogs, gogs_client: GogsClient, tmp_path: Path
 ) -> None:
@@ -295,6 +336,9 @@ def test_deactivation_closes_every_way_in_or_reports_it(
     assert ways.push_http(person.collab_repo, ways.token)
     assert ways.clone_ssh(person.team_repo)
     assert ways.clone_ssh(person.own_repo)
+    assert ways.clone_ssh(person.own_repo, key=person.deploy_key)
+    assert ways.push_ssh(person.own_repo, ways.key)
+    assert ways.edits_git_hooks(person.own_repo)
 
     # The IdP deactivates them.
     body = set_active(scim, person.scim_id, False)
@@ -313,6 +357,19 @@ def test_deactivation_closes_every_way_in_or_reports_it(
     assert not ways.clone_http(person.team_repo, ways.token), "the team repository is gone"
     assert not ways.push_http(person.team_repo, ways.token)
     assert not ways.is_site_admin(person.team_id, token_auth)
+    # Editing git hooks runs code on the server: the right is gone with admin rights.
+    assert not ways.edits_git_hooks(person.own_repo)
+    assert gogs_rows(
+        gogs,
+        'SELECT is_admin, allow_git_hook, allow_import_local FROM "user" WHERE lower_name = ?',
+        ways.login.lower(),
+    ) == [(0, 0, 0)]
+    # A deploy key is the repository's, not the user's: kept, and listed for review.
+    assert ways.clone_ssh(person.own_repo, key=person.deploy_key)
+    assert not ways.push_ssh(person.own_repo, person.deploy_key), "deploy keys are read-only"
+    # Listed: the user's own repository, and the one they administered as collaborator.
+    reviewed = [(person.own_repo, "ci"), (person.collab_repo, "ci-collab")]
+    deploy_keys = [residual_deploy_key(repo, title) for repo, title in sorted(reviewed)]
 
     org_rows = gogs_rows(
         gogs,
@@ -327,10 +384,10 @@ def test_deactivation_closes_every_way_in_or_reports_it(
         for line in scim.get("http://testserver/metrics").text.splitlines()
         if line.startswith("gogs_scim_users_with_residual_access ")
     )
-    assert gauge.split()[1] == ("0.0" if means == "database" else "1.0")
+    assert gauge.split()[1] == "1.0"
     if means == "database":
-        assert "residualAccess" not in extension
-        assert who not in status
+        assert extension["residualAccess"] == deploy_keys
+        assert status[who] == "; ".join(deploy_keys)
         assert not ways.api_with_token()
         assert not ways.session_works(), "an open web session survived"
         for repo in (person.collab_repo, person.own_repo):
@@ -338,12 +395,24 @@ def test_deactivation_closes_every_way_in_or_reports_it(
         assert not ways.push_http(person.own_repo, ways.token)
         assert not ways.push_http(person.collab_repo, ways.token)
         assert org_rows == []
+    elif means == "web-session":
+        assert extension["residualAccess"] == [RESIDUAL_TOKENS_WEB, *deploy_keys]
+        assert status[who] == "; ".join([RESIDUAL_TOKENS_WEB, *deploy_keys])
+        assert not ways.api_with_token(), "prohibit_login makes the API refuse the token"
+        assert not ways.session_works(), "an open web session survived"
+        assert not ways.clone_http(person.collab_repo, ways.token), "collaboration kept"
+        assert not ways.push_http(person.collab_repo, ways.token)
+        assert org_rows == []
+        # ... and what it reports really is still open: the token, over git HTTP.
+        assert ways.clone_http(person.own_repo, ways.token)
+        assert ways.push_http(person.own_repo, ways.token)
     else:
         expected = [
             RESIDUAL_TOKENS,
             RESIDUAL_PROHIBIT_LOGIN,
             residual_org(org),
             RESIDUAL_COLLABORATIONS,
+            residual_private_repos_unreviewed(ways.login),
         ]
         assert extension["residualAccess"] == expected
         assert status[who] == "; ".join(expected)
@@ -354,6 +423,23 @@ def test_deactivation_closes_every_way_in_or_reports_it(
         assert ways.clone_http(person.collab_repo, ways.token)
         assert ways.push_http(person.collab_repo, ways.token)
         assert org_rows == [(1,)]
+    # The next converge (any change, or the scheduled repair) says the same, although
+    # the collaboration that made a repository worth reviewing is gone by then ...
+    again = set_active(scim, person.scim_id, False, displayName="Leo, again")
+    assert again[GOGS_USER_SCHEMA]["residualAccess"] == extension["residualAccess"]
+    if means != "api-only":
+        # ... until someone deletes that deploy key: then its line goes.
+        owner, name = person.collab_repo.split("/")
+        [key] = [k for k in gogs_client.list_deploy_keys(owner, name) if k.title == "ci-collab"]
+        deleted = httpx.delete(
+            f"{gogs.url}/api/v1/repos/{person.collab_repo}/keys/{key.id}",
+            headers={"Authorization": f"token {gogs.admin_token}"},
+        )
+        assert deleted.status_code == 204
+        reviewed_now = set_active(scim, person.scim_id, False, displayName="Leo, reviewed")
+        left = reviewed_now[GOGS_USER_SCHEMA]["residualAccess"]
+        assert left == [line for line in extension["residualAccess"] if "ci-collab" not in line]
+        assert residual_deploy_key(person.own_repo, "ci") in left
     with bridge.engine.connect() as conn:
         actions = [
             row.action
@@ -364,13 +450,14 @@ def test_deactivation_closes_every_way_in_or_reports_it(
             )
         ]
     assert "gogs.delete_ssh_key" in actions
-    assert ("gogs.residual_access" in actions) == (means == "api-only")
+    assert "gogs.residual_access" in actions
+    assert ("gogs.prohibit_login" in actions) == (means != "api-only")
 
     # Reactivation gives back what current group membership grants, nothing more.
     back = set_active(scim, person.scim_id, True, password=NEW_PASSWORD)
     assert back[GOGS_USER_SCHEMA]["syncState"] == "synced"
     assert "residualAccess" not in back[GOGS_USER_SCHEMA]
-    assert ways.web_login(NEW_PASSWORD)
+    assert ways.web_login(NEW_PASSWORD), "prohibit_login was not cleared"
     assert ways.api_with_password(NEW_PASSWORD)
     assert not ways.is_site_admin(person.team_id, {"auth": (ways.login, NEW_PASSWORD)})
     assert ways.clone_http(person.team_repo, NEW_PASSWORD)
@@ -378,16 +465,23 @@ def test_deactivation_closes_every_way_in_or_reports_it(
     assert ways.clone_http(person.own_repo, NEW_PASSWORD)
     assert not ways.clone_ssh(person.own_repo), "the SSH key came back"
     assert gogs_client.list_user_keys(ways.login) == []
+    fresh = open_session(gogs, ways.login, NEW_PASSWORD)
+    assert reaches_settings(fresh, ways.login)
+    assert not ways.edits_git_hooks(person.own_repo, fresh), "allow_git_hook came back"
+    fresh.close()
     if means == "database":
         assert not ways.api_with_token(), "the token came back"
         assert not ways.clone_http(person.own_repo, ways.token)
+        assert not ways.clone_http(person.collab_repo, NEW_PASSWORD), "collaboration came back"
+    elif means == "web-session":
+        assert ways.api_with_token()  # never deleted: it was reported all along
         assert not ways.clone_http(person.collab_repo, NEW_PASSWORD), "collaboration came back"
     else:
         assert ways.api_with_token()  # never revoked: it was reported all along
     ways.session.close()
 
 
-@pytest.mark.parametrize("means", ["api-only", "database"])
+@pytest.mark.parametrize("means", ["api-only", "database", "web-session"])
 def test_delete_with_on_delete_delete(
     means: str, mapped: Mapped, gogs: RunningGogs, gogs_client: GogsClient
 ) -> None:
@@ -418,7 +512,7 @@ def test_delete_with_on_delete_delete(
             row.id: tuple(row.residual_access or ())
             for row in conn.execute(select(users.c.id, users.c.residual_access))
         }
-    if means == "database":
+    if means != "api-only":
         assert first is None, "a member of an org is deleted once the org rows are gone"
         assert residual[ids[0]] == ()
     else:
@@ -474,16 +568,19 @@ def own_gogs() -> Iterator[GogsSandbox]:
         sandbox.stop()
 
 
+@pytest.mark.parametrize("means", ["database", "web-session"])
 def test_gogs_going_down_mid_deprovisioning_ends_with_every_way_closed(
-    own_gogs: GogsSandbox, scim_token: str, tmp_path: Path
+    means: str, own_gogs: GogsSandbox, scim_token: str, tmp_path: Path
 ) -> None:
+    """For the web session the restart also loses its session (memory sessions): the
+    worker's retry signs in again."""
     running = own_gogs.running
     group, org = unique("Dev"), unique("org")
     settings = make_settings(
         running,
         f"sqlite:///{tmp_path / 'store.db'}",
         scim_token,
-        gogs={"database_url": f"sqlite:///{running.database_path}", "timeout_seconds": 3},
+        gogs={**means_sections(means, running)["gogs"], "timeout_seconds": 3},
     ).model_copy(update={"mappings": (rule(group, org, "devs", create_org=True),)})
     bridge = build_bridge(settings)
     try:
@@ -508,6 +605,12 @@ def test_gogs_going_down_mid_deprovisioning_ends_with_every_way_closed(
                     own_gogs.halt()
 
             bridge.gogs._on_call = stop_after_edit
+            web_cookie = None
+            if bridge.gogs_web is not None:
+                # Signed in before the restart, which forgets every (memory) session.
+                assert bridge.gogs_web.orgs_of(running.admin_user) == [org]
+                web_cookie = bridge.gogs_web._http.cookies.get("i_like_gogs")
+                assert web_cookie
             body = set_active(scim, person.scim_id, False)
             assert halted
             assert body[GOGS_USER_SCHEMA]["syncState"] == "pending"
@@ -534,14 +637,26 @@ def test_gogs_going_down_mid_deprovisioning_ends_with_every_way_closed(
 
             after = scim.get(f"/Users/{person.scim_id}").json()[GOGS_USER_SCHEMA]
             assert after["syncState"] == "synced"
-            assert "residualAccess" not in after
+            if bridge.gogs_web is not None:
+                assert bridge.gogs_web._http.cookies.get("i_like_gogs") != web_cookie
+            reviewed = [(person.own_repo, "ci"), (person.collab_repo, "ci-collab")]
+            deploy_keys = [residual_deploy_key(repo, title) for repo, title in sorted(reviewed)]
+            if means == "database":
+                assert after["residualAccess"] == deploy_keys
+            else:
+                assert after["residualAccess"] == [RESIDUAL_TOKENS_WEB, *deploy_keys]
+                assert ways.clone_http(person.own_repo, ways.token)  # as reported
             assert not ways.web_login(PASSWORD)
             assert not ways.api_with_password(PASSWORD)
             assert not ways.api_with_token()
+            assert not ways.session_works()
             assert not ways.clone_ssh(person.team_repo)
-            for repo in (person.team_repo, person.collab_repo, person.own_repo):
+            for repo in (person.team_repo, person.collab_repo):
                 assert not ways.clone_http(repo, ways.token), repo
+            for repo in (person.team_repo, person.collab_repo, person.own_repo):
                 assert not ways.clone_http(repo, PASSWORD), repo
+            if means == "database":
+                assert not ways.clone_http(person.own_repo, ways.token)
             ways.session.close()
     finally:
         bridge.close()

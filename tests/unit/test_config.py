@@ -122,3 +122,37 @@ def test_secrets_do_not_show_in_repr(tmp_path: Path) -> None:
     )
     settings = load_settings(path, environ={})
     assert "supersecret" not in repr(settings)
+
+
+def test_web_session_means_is_on_only_when_its_password_is_set(tmp_path: Path) -> None:
+    assert not load_settings(None, environ={}).gogs.has_web_session
+    settings = load_settings(
+        None, environ={"GOGS_SCIM_GOGS_ADMIN_PASSWORD": "supersecret-web-password"}
+    )
+    assert settings.gogs.has_web_session
+    assert settings.gogs.web_password() == "supersecret-web-password"
+    assert "supersecret" not in repr(settings)
+
+    password_file = tmp_path / "web-password"
+    password_file.write_text("from-file\n")
+    path = write(tmp_path, f'[gogs]\nadmin_password_file = "{password_file}"\n')
+    from_file = load_settings(path, environ={}).gogs
+    assert from_file.web_password() == "from-file"
+    password_file.write_text("rotated\n")
+    assert from_file.web_password() == "rotated"
+    password_file.unlink()
+    with pytest.raises(ConfigError, match=r"gogs\.admin_password_file: cannot read"):
+        from_file.web_password()
+    empty = load_settings(None, environ={"GOGS_SCIM_GOGS_ADMIN_PASSWORD": ""}).gogs
+    with pytest.raises(ConfigError, match=r"gogs\.admin_password is empty"):
+        empty.web_password()
+
+
+def test_reconcile_schedule_turned_off_from_the_environment() -> None:
+    # A bare number is seconds, also as the text an environment variable gives.
+    settings = load_settings(
+        None,
+        environ={"GOGS_SCIM_RECONCILE_INTERVAL": "0", "GOGS_SCIM_RECONCILE_AUDIT_WINDOW": "90"},
+    )
+    assert settings.reconcile.interval.total_seconds() == 0
+    assert settings.reconcile.audit_window.total_seconds() == 90

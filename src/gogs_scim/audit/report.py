@@ -186,6 +186,15 @@ def _group_summary(action: str, detail: dict[str, Any], ids: set[str]) -> str:
 
 
 def _gogs_summary(action: str, detail: dict[str, Any]) -> str:
+    if action.startswith("plan."):
+        return _plan_summary(action, detail)
+    if action == "reconcile.repair":
+        # service/reconcile.py: a difference found in Gogs and the converge run for it.
+        done = "repaired" if detail.get("repaired", True) else "not repaired"
+        return (
+            f"reconcile: {detail.get('what', '')} {done} (IdP: {detail.get('idp', '')}; "
+            f"Gogs had: {detail.get('gogs_had', '')})"
+        )
     call = action.removeprefix("gogs.")
     if call == "converge_failed":
         return f"Gogs not updated: {detail.get('error', '')}"
@@ -199,6 +208,15 @@ def _gogs_summary(action: str, detail: dict[str, Any]) -> str:
         return f"Gogs: {verb} team {team}"
     reason = detail.get("reason")
     return f"Gogs: {call} {target}" + (f" (because: {reason})" if reason else "")
+
+
+def _plan_summary(action: str, detail: dict[str, Any]) -> str:
+    """Shadow mode's records (gogs/shadow.py): what apply would do, nothing done."""
+    if action == "plan.failed":
+        return f"planned, not done (shadow mode): apply would fail: {detail.get('error', '')}"
+    if action == "plan.no_change":
+        return "planned, not done (shadow mode): nothing to change in Gogs"
+    return f"planned, not done (shadow mode): {detail.get('summary', action)}"
 
 
 def _mentions(detail: Any, ids: set[str], logins: set[str]) -> bool:

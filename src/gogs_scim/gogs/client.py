@@ -90,6 +90,11 @@ class GogsRepo:
     private: bool
 
 
+def is_reserved_team_name(name: str) -> bool:
+    """A team name Gogs refuses (with a bare 500, so it is checked before sending)."""
+    return name.strip().lower() in _RESERVED_TEAM_NAMES
+
+
 def _seg(value: str | int) -> str:
     """One URL path segment; names are AlphaDashDot in Gogs, but never trust input."""
     return quote(str(value), safe="")
@@ -433,7 +438,7 @@ class GogsClient:
     def create_team(self, org: str, name: str, permission: str, description: str = "") -> GogsTeam:
         """`POST /admin/orgs/:orgname/teams`. Gogs reads any permission other than
         "write" or "admin" as "read"."""
-        if name.strip().lower() in _RESERVED_TEAM_NAMES:
+        if is_reserved_team_name(name):
             # Gogs answers this with an unmapped 500; say what it really is, unsent.
             raise GogsRejected(422, f"team name {name!r} is reserved by Gogs")
         body = {"name": name, "permission": permission, "description": description}
@@ -489,6 +494,22 @@ class GogsClient:
         admin owns the orgs it creates); otherwise public ones and its teams' repos."""
         return [_repo(item) for item in self._request("GET", f"/orgs/{_seg(org)}/repos")]
 
+    def list_user_repos(self, login: str) -> list[GogsRepo]:
+        """`GET /users/:username/repos`: for another user, even as a site admin, only
+        their PUBLIC repositories (Gogs lists private ones to their owner alone)."""
+        return [_repo(item) for item in self._request("GET", f"/users/{_seg(login)}/repos")]
+
+    def list_deploy_keys(self, owner: str, repo: str) -> list[GogsKey]:
+        """`GET /repos/:owner/:repo/keys`: the repository's deploy keys (read-only keys
+        that belong to the repository, not to a user)."""
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/keys"
+        return [_key(item) for item in self._request("GET", path)]
+
+    def add_deploy_key(self, owner: str, repo: str, title: str, key: str) -> GogsKey:
+        """`POST /repos/:owner/:repo/keys`."""
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/keys"
+        return _key(self._request("POST", path, json={"title": title, "key": key}))
+
     def add_collaborator(self, owner: str, repo: str, login: str, permission: str) -> None:
         """`PUT /repos/:owner/:repo/collaborators/:user` with `{"permission": ...}`."""
         path = f"/repos/{_seg(owner)}/{_seg(repo)}/collaborators/{_seg(login)}"
@@ -502,3 +523,14 @@ class GogsClient:
         """`GET /repos/:owner/:repo/collaborators`."""
         path = f"/repos/{_seg(owner)}/{_seg(repo)}/collaborators"
         return [_user(item) for item in self._request("GET", path)]
+
+    def collaborator_modes(self, owner: str, repo: str) -> dict[str, str]:
+        """`GET /repos/:owner/:repo/collaborators` as lowercase login -> "admin",
+        "write" or "read" (from each collaborator's `permissions`)."""
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/collaborators"
+        modes: dict[str, str] = {}
+        for item in self._request("GET", path):
+            granted = item.get("permissions") or {}
+            mode = "admin" if granted.get("admin") else "write" if granted.get("push") else "read"
+            modes[_user(item).login.lower()] = mode
+        return modes

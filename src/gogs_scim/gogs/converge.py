@@ -124,8 +124,12 @@ class UserConverger:
                 website=desired.website,
                 location=desired.location,
                 password=new_password,
-                # A deprovisioned site admin loses admin rights (never given back).
+                # A deprovisioned site admin loses admin rights, and anyone the right to
+                # edit git hooks (code run on the server) or to import local paths
+                # (files of the server): never given back.
                 admin=False if not wants_access else None,
+                allow_git_hook=False if not wants_access else None,
+                allow_import_local=False if not wants_access else None,
             )
             action = "scramble_password" if not wants_access else "edit_user"
             calls.append(GogsCall(action, existing.login))

@@ -33,6 +33,13 @@ class DatabaseRevocation:
     kept_owner_of: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class _Scope:
+    team_ids: tuple[int, ...]
+    orgs: tuple[tuple[int, str], ...]
+    kept_owner_of: tuple[str, ...]
+
+
 def _sqlite_busy_timeout(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA busy_timeout = 10000")
@@ -72,15 +79,9 @@ class GogsDatabase:
         with self._engine.begin() as conn:
             if not self._exists(conn, user_id, login):
                 return DatabaseRevocation(found=False)
-            kept = self._sole_owner_orgs(conn, user_id)
-            kept_ids = {org_id for org_id, _ in kept}
+            scope = self._scope(conn, user_id)
             params = {"uid": user_id}
-            teams = 0
-            for team_id, org_id in conn.execute(
-                text("SELECT team_id, org_id FROM team_user WHERE uid = :uid"), params
-            ).all():
-                if org_id in kept_ids:
-                    continue
+            for team_id in scope.team_ids:
                 conn.execute(
                     text("DELETE FROM team_user WHERE uid = :uid AND team_id = :team"),
                     {"uid": user_id, "team": team_id},
@@ -92,17 +93,7 @@ class GogsDatabase:
                     ),
                     {"team": team_id},
                 )
-                teams += 1
-            orgs: list[str] = []
-            for org_id, org_name in conn.execute(
-                text(
-                    'SELECT ou.org_id, o.name FROM org_user ou JOIN "user" o ON o.id = ou.org_id '
-                    "WHERE ou.uid = :uid ORDER BY o.lower_name"
-                ),
-                params,
-            ).all():
-                if org_id in kept_ids:
-                    continue
+            for org_id, _ in scope.orgs:
                 conn.execute(
                     text("DELETE FROM org_user WHERE uid = :uid AND org_id = :org"),
                     {"uid": user_id, "org": org_id},
@@ -114,7 +105,6 @@ class GogsDatabase:
                     ),
                     {"org": org_id},
                 )
-                orgs.append(str(org_name))
             collaborations = conn.execute(
                 text("DELETE FROM collaboration WHERE user_id = :uid"), params
             ).rowcount
@@ -139,11 +129,60 @@ class GogsDatabase:
         return DatabaseRevocation(
             found=True,
             tokens=max(tokens, 0),
-            teams=teams,
-            orgs=tuple(orgs),
+            teams=len(scope.team_ids),
+            orgs=tuple(name for _, name in scope.orgs),
             collaborations=max(collaborations, 0),
-            kept_owner_of=tuple(name for _, name in kept),
+            kept_owner_of=scope.kept_owner_of,
         )
+
+    def plan_revoke(self, user_id: int, login: str) -> DatabaseRevocation:
+        """What `revoke` would change now, counted with SELECTs only (shadow mode)."""
+        with self._engine.connect() as conn:
+            if not self._exists(conn, user_id, login):
+                return DatabaseRevocation(found=False)
+            scope = self._scope(conn, user_id)
+            params = {"uid": user_id}
+            collaborations = conn.execute(
+                text("SELECT COUNT(*) FROM collaboration WHERE user_id = :uid"), params
+            ).scalar_one()
+            tokens = conn.execute(
+                text("SELECT COUNT(*) FROM access_token WHERE uid = :uid"), params
+            ).scalar_one()
+        return DatabaseRevocation(
+            found=True,
+            tokens=int(tokens),
+            teams=len(scope.team_ids),
+            orgs=tuple(name for _, name in scope.orgs),
+            collaborations=int(collaborations),
+            kept_owner_of=scope.kept_owner_of,
+        )
+
+    def _scope(self, conn: Connection, user_id: int) -> _Scope:
+        """The team and org memberships a revocation removes: all but those of the
+        orgs where the user is the last owner."""
+        kept = self._sole_owner_orgs(conn, user_id)
+        kept_ids = {org_id for org_id, _ in kept}
+        params = {"uid": user_id}
+        team_ids = tuple(
+            int(team_id)
+            for team_id, org_id in conn.execute(
+                text("SELECT team_id, org_id FROM team_user WHERE uid = :uid ORDER BY team_id"),
+                params,
+            ).all()
+            if org_id not in kept_ids
+        )
+        orgs = tuple(
+            (int(org_id), str(org_name))
+            for org_id, org_name in conn.execute(
+                text(
+                    'SELECT ou.org_id, o.name FROM org_user ou JOIN "user" o ON o.id = ou.org_id '
+                    "WHERE ou.uid = :uid ORDER BY o.lower_name"
+                ),
+                params,
+            ).all()
+            if org_id not in kept_ids
+        )
+        return _Scope(team_ids, orgs, tuple(name for _, name in kept))
 
     def allow_login(self, user_id: int, login: str) -> bool:
         """Clear `prohibit_login` (reactivation); False when the account is gone."""
@@ -156,12 +195,50 @@ class GogsDatabase:
             )
         return True
 
+    def account_exists(self, user_id: int, login: str) -> bool:
+        with self._engine.connect() as conn:
+            return self._exists(conn, user_id, login)
+
     def login_prohibited(self, user_id: int) -> bool:
         with self._engine.connect() as conn:
             value = conn.execute(
                 text('SELECT prohibit_login FROM "user" WHERE id = :uid'), {"uid": user_id}
             ).scalar()
         return bool(value)
+
+    def is_site_admin(self, user_id: int) -> bool:
+        """`is_admin`, which the API never shows (read by reconciliation's drift check)."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                text('SELECT is_admin FROM "user" WHERE id = :uid'), {"uid": user_id}
+            ).scalar()
+        return bool(value)
+
+    def owned_repos(self, user_id: int) -> list[str]:
+        """Names of the repositories the user owns, private ones included (the API
+        lists only another user's public ones): their deploy keys are reviewed."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name FROM repository WHERE owner_id = :uid ORDER BY lower_name"),
+                {"uid": user_id},
+            ).all()
+        return [str(name) for (name,) in rows]
+
+    def administered_repos(self, user_id: int) -> list[tuple[str, str]]:
+        """(owner, name) of the repositories of others the user may administer now
+        (`access.mode` 3 admin or 4 owner: an admin team, Owners, an admin
+        collaboration); read before `revoke`, which deletes those rows."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT o.name, r.name FROM access a JOIN repository r ON r.id = a.repo_id "
+                    'JOIN "user" o ON o.id = r.owner_id '
+                    "WHERE a.user_id = :uid AND a.mode >= 3 AND r.owner_id <> :uid "
+                    "ORDER BY o.lower_name, r.lower_name"
+                ),
+                {"uid": user_id},
+            ).all()
+        return [(str(owner), str(name)) for owner, name in rows]
 
     @staticmethod
     def _exists(conn: Connection, user_id: int, login: str) -> bool:

@@ -11,7 +11,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from sqlalchemy import Connection, Engine
 
@@ -31,13 +31,27 @@ LEASE = timedelta(seconds=60)
 # (a steady stream of changes) the worker takes over.
 _INLINE_RERUNS = 5
 
-Outcome = Literal["synced", "conflict", "rejected", "unreachable", "gone", "busy"]
+# "planned": shadow mode recorded the plan and left the job for apply (gogs/shadow.py).
+Outcome = Literal["synced", "conflict", "rejected", "unreachable", "gone", "busy", "planned"]
 
 
 @dataclass(frozen=True)
 class RunResult:
     outcome: Outcome
     detail: str = ""
+
+
+class ConvergeRunner(Protocol):
+    """What the services and the worker need of whatever converges jobs: `Reconciler`
+    in apply mode, `ShadowReconciler` (gogs/shadow.py) in shadow mode."""
+
+    def converge_user_now(
+        self, user_id: str, *, password: str | None = None, request_id: str | None = None
+    ) -> RunResult: ...
+
+    def converge_teams_now(self, keys: list[str], *, request_id: str | None = None) -> None: ...
+
+    def run_due(self, limit: int = 20) -> int: ...
 
 
 def worker_name() -> str:

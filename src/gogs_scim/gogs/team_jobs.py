@@ -41,6 +41,17 @@ class TeamRunResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class DesiredTeam:
+    """A team's converge input: the rule, the groups feeding it (the why), the logins
+    they grant and the logins the bridge added to it before."""
+
+    target: TeamTarget
+    group_ids: list[str]
+    members: frozenset[str]
+    granted: frozenset[str]
+
+
 def enqueue_teams(conn: Connection, keys: Iterable[str], reason: str, now: datetime) -> list[str]:
     """Ask for each team in `keys` to be converged; the keys, sorted, for the inline run."""
     ordered = sorted(set(keys))
@@ -73,18 +84,27 @@ class TeamJobRunner:
             keys |= teams_of_group(rules, group.display_name, group.external_id)
         return keys
 
-    def run(self, job: jobs.ConvergeJob, request_id: str | None = None) -> TeamRunResult:
-        target = self._targets.get(job.resource_id)
+    def desired(self, key: str) -> DesiredTeam | None:
+        """What the store says team `key` should be; None when no mapping names it."""
+        target = self._targets.get(key)
         if target is None:
+            return None
+        with self._engine.connect() as conn:
+            matched = _matching_groups(conn, target)
+            group_ids = [group.id for group in matched]
+            members = group_store.active_member_logins(conn, group_ids)
+            granted = team_grants.granted_logins(conn, target.key)
+        return DesiredTeam(target, group_ids, frozenset(members), frozenset(granted))
+
+    def run(self, job: jobs.ConvergeJob, request_id: str | None = None) -> TeamRunResult:
+        wanted = self.desired(job.resource_id)
+        if wanted is None:
             # The mapping was removed from the configuration since the job was queued.
             with self._engine.begin() as conn:
                 jobs.complete(conn, job)
             return TeamRunResult("gone")
-        with self._engine.connect() as conn:
-            matched = _matching_groups(conn, target)
-            group_ids = [group.id for group in matched]
-            desired = group_store.active_member_logins(conn, group_ids)
-            granted = team_grants.granted_logins(conn, target.key)
+        target, group_ids = wanted.target, wanted.group_ids
+        desired, granted = wanted.members, wanted.granted
         try:
             try:
                 result = self._converger.converge(target, desired, granted)

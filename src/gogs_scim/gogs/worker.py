@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from gogs_scim.gogs.reconciler import Reconciler
+from gogs_scim.gogs.reconciler import ConvergeRunner
 
 log = logging.getLogger(__name__)
 
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 class ConvergeWorker:
     """A daemon thread polling the job queue; `stop()` waits for the current batch."""
 
-    def __init__(self, reconciler: Reconciler, poll_seconds: float = 1.0) -> None:
+    def __init__(self, reconciler: ConvergeRunner, poll_seconds: float = 1.0) -> None:
         self._reconciler = reconciler
         self._poll = poll_seconds
         self._stopping = threading.Event()

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from gogs_scim.audit.trail import AuditEntry, append
 from gogs_scim.config import TeamMapping
-from gogs_scim.gogs.reconciler import Reconciler
+from gogs_scim.gogs.reconciler import ConvergeRunner
 from gogs_scim.gogs.team_jobs import enqueue_teams
 from gogs_scim.provisioning.teams import rule_matches, teams_of_group
 from gogs_scim.scim.document import normalize_resource
@@ -84,7 +84,7 @@ class GroupService:
     def __init__(
         self,
         engine: Engine,
-        reconciler: Reconciler | None,
+        reconciler: ConvergeRunner | None,
         *,
         mappings: Sequence[TeamMapping],
         max_results: int,

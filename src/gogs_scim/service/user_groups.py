@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from gogs_scim.gogs.reconciler import Reconciler
+from gogs_scim.gogs.reconciler import ConvergeRunner
 from gogs_scim.service.groups import GroupService
 from gogs_scim.service.listing import ListQuery
 from gogs_scim.service.users import UserPage, UserService
@@ -27,7 +27,7 @@ class UserServiceWithGroups(UserService):
     def __init__(
         self,
         engine: Engine,
-        reconciler: Reconciler | None,
+        reconciler: ConvergeRunner | None,
         *,
         groups: GroupService,
         **options: Any,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from gogs_scim.audit.trail import AuditEntry, append
-from gogs_scim.gogs.reconciler import Reconciler
+from gogs_scim.gogs.reconciler import ConvergeRunner
 from gogs_scim.provisioning.logins import LoginSource, derive_login
 from gogs_scim.scim.document import normalize_resource
 from gogs_scim.scim.errors import ScimError
@@ -60,7 +60,7 @@ class UserService:
     def __init__(
         self,
         engine: Engine,
-        reconciler: Reconciler | None,
+        reconciler: ConvergeRunner | None,
         *,
         login_from: LoginSource,
         accept_passwords: bool,

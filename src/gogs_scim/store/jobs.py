@@ -27,6 +27,14 @@ class ConvergeJob:
     not_before: datetime
 
 
+@dataclass(frozen=True)
+class PendingJob:
+    job: ConvergeJob
+    last_error: str | None
+    # When shadow mode last recorded the job's plan (None: not planned since queued).
+    planned_at: datetime | None
+
+
 def enqueue(
     conn: Connection, resource_type: str, resource_id: str, reason: str, now: datetime
 ) -> None:
@@ -37,7 +45,8 @@ def enqueue(
             converge_jobs.c.resource_type == resource_type,
             converge_jobs.c.resource_id == resource_id,
         )
-        .values(reason=reason, not_before=now, attempts=0)
+        # A new change needs a new plan in shadow mode.
+        .values(reason=reason, not_before=now, attempts=0, planned_at=None)
     )
     if merged.rowcount:
         return
@@ -59,13 +68,23 @@ def enqueue(
 
 
 def claim(
-    conn: Connection, worker: str, now: datetime, lease: timedelta, limit: int
+    conn: Connection,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    *,
+    unplanned_only: bool = False,
 ) -> list[ConvergeJob]:
-    """Take up to `limit` due jobs for `worker`; a lease that runs out frees them again."""
+    """Take up to `limit` due jobs for `worker`; a lease that runs out frees them again.
+
+    `unplanned_only`: skip the jobs whose plan shadow mode has recorded already."""
     due = and_(
         converge_jobs.c.not_before <= now,
         or_(converge_jobs.c.claimed_until.is_(None), converge_jobs.c.claimed_until < now),
     )
+    if unplanned_only:
+        due = and_(due, converge_jobs.c.planned_at.is_(None))
     query = select(converge_jobs).where(due).order_by(converge_jobs.c.not_before).limit(limit)
     if conn.dialect.name == "postgresql":
         # Replicas sharing PostgreSQL never take the same job.
@@ -158,6 +177,39 @@ def retry_later(conn: Connection, job: ConvergeJob, error: str, now: datetime) -
     # Re-armed while it ran: the newer change is due now, so only free the claim.
     release(conn, job)
     return when
+
+
+def mark_planned(conn: Connection, job: ConvergeJob, now: datetime) -> None:
+    """Shadow mode recorded the job's plan: keep the job for an apply-mode bridge, due
+    as it is, and free the claim. Re-armed while it was planned: stays unplanned."""
+    conn.execute(
+        update(converge_jobs)
+        .where(converge_jobs.c.id == job.id, converge_jobs.c.not_before == job.not_before)
+        .values(planned_at=now)
+    )
+    release(conn, job)
+
+
+def pending(conn: Connection) -> list[PendingJob]:
+    """Every queued job, oldest change first (for `gogs-scim plan`)."""
+    rows = conn.execute(
+        select(converge_jobs).order_by(converge_jobs.c.not_before, converge_jobs.c.id)
+    ).all()
+    return [
+        PendingJob(
+            job=ConvergeJob(
+                id=row.id,
+                resource_type=row.resource_type,
+                resource_id=row.resource_id,
+                reason=row.reason,
+                attempts=row.attempts,
+                not_before=row.not_before,
+            ),
+            last_error=row.last_error,
+            planned_at=row.planned_at,
+        )
+        for row in rows
+    ]
 
 
 def release(conn: Connection, job: ConvergeJob) -> None:

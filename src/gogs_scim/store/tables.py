@@ -143,8 +143,44 @@ converge_jobs = Table(
     Column("last_error", Text, nullable=True),
     Column("claimed_by", String(64), nullable=True),
     Column("claimed_until", DateTime(timezone=True), nullable=True),
+    # Shadow mode (provisioning.mode) recorded this job's plan then; cleared when the
+    # job is re-armed, so the shadow worker plans each change once. Apply ignores it.
+    Column("planned_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("resource_type", "resource_id"),
+)
+
+# Every reconciliation (`gogs-scim reconcile`, or serve's schedule): what it found and
+# repaired. /readyz and the metrics read the last complete one; `complete` is False
+# while it runs and when it could not finish (then `error` says why).
+reconcile_runs = Table(
+    "reconcile_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger", String(16), nullable=False),
+    Column("worker", String(64), nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("complete", Boolean, nullable=False),
+    # Drift found by the comparison, repaired by this run, and left after it.
+    Column("drift_found", Integer, nullable=True),
+    Column("repaired", Integer, nullable=True),
+    Column("drift_left", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_reconcile_runs_complete_finished_at", "complete", "finished_at"),
+)
+
+# The schedule of serve's reconciliation, one row: the replica that takes the lease
+# (a conditional UPDATE, atomic on SQLite and PostgreSQL) runs it; the others skip
+# that interval.
+reconcile_schedule = Table(
+    "reconcile_schedule",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_run_at", DateTime(timezone=True), nullable=False),
+    Column("held_by", String(64), nullable=True),
+    Column("held_until", DateTime(timezone=True), nullable=True),
 )
 
 # The audit trail: append-only; `hash` chains each record to the one before it.

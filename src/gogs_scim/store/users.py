@@ -150,6 +150,13 @@ def get_user(
     return _record(row) if row is not None else None
 
 
+def every_user_with_login(conn: Connection) -> list[UserRecord]:
+    """Every user that has a Gogs login, deleted ones included (their rows stay until
+    Gogs has followed): what reconciliation compares with Gogs, in a stable order."""
+    query = select(users).where(users.c.gogs_login.is_not(None)).order_by(users.c.gogs_login_folded)
+    return [_record(row) for row in conn.execute(query)]
+
+
 def purge_user(conn: Connection, user_id: str) -> None:
     """Remove every trace of a user that never reached Gogs (a refused create)."""
     delete_index(conn, USER_RESOURCE_TYPE, user_id)

@@ -57,11 +57,40 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
         sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("planned_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_converge_jobs")),
         sa.UniqueConstraint(
             "resource_type", "resource_id", name=op.f("uq_converge_jobs_resource_type_resource_id")
         ),
+    )
+    op.create_table(
+        "reconcile_runs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("trigger", sa.String(length=16), nullable=False),
+        sa.Column("worker", sa.String(length=64), nullable=False),
+        sa.Column("applied", sa.Boolean(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("complete", sa.Boolean(), nullable=False),
+        sa.Column("drift_found", sa.Integer(), nullable=True),
+        sa.Column("repaired", sa.Integer(), nullable=True),
+        sa.Column("drift_left", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reconcile_runs")),
+    )
+    with op.batch_alter_table("reconcile_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_reconcile_runs_complete_finished_at", ["complete", "finished_at"], unique=False
+        )
+
+    op.create_table(
+        "reconcile_schedule",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("held_by", sa.String(length=64), nullable=True),
+        sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_reconcile_schedule")),
     )
     op.create_table(
         "scim_attribute_values",
@@ -149,7 +178,7 @@ def upgrade() -> None:
         sa.Column("sync_state", sa.String(length=16), nullable=False),
         sa.Column("sync_error", sa.Text(), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("residual_access", sa.JSON(), nullable=True),
+        sa.Column("residual_access", sa.JSON(none_as_null=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scim_users")),
         sa.UniqueConstraint("gogs_login_folded", name=op.f("uq_scim_users_gogs_login_folded")),
         sa.UniqueConstraint("user_name_folded", name=op.f("uq_scim_users_user_name_folded")),
@@ -221,6 +250,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_scim_attribute_values_exact")
 
     op.drop_table("scim_attribute_values")
+    op.drop_table("reconcile_schedule")
+    with op.batch_alter_table("reconcile_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_reconcile_runs_complete_finished_at")
+
+    op.drop_table("reconcile_runs")
     op.drop_table("converge_jobs")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_resource")
