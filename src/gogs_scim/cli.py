@@ -151,7 +151,12 @@ def status(
     engine = open_store(settings)
     try:
         with engine.connect() as conn:
-            report = build_report(conn, settings.mappings)
+            report = build_report(
+                conn,
+                settings.mappings,
+                audit_window=settings.reconcile.audit_window,
+                mode=settings.provisioning.mode,
+            )
     finally:
         engine.dispose()
     if as_json:
@@ -180,6 +185,8 @@ def print_status(report: StatusReport) -> None:
     )
     oldest = f", oldest queued {report.oldest_job:%Y-%m-%d %H:%M:%S}" if report.oldest_job else ""
     out.print(f"Converge jobs pending: {report.pending_jobs}{oldest}", highlight=False)
+    if report.reconcile is not None:
+        out.print(_reconcile_line(report.reconcile), highlight=False)
     if report.teams:
         teams = Table("team", "permission", "owned by the IdP", "fed by groups", title="Teams")
         for team in report.teams:
@@ -203,6 +210,19 @@ def print_status(report: StatusReport) -> None:
         for who, what in report.residual_access:
             residual.add_row(who, what)
         out.print(residual)
+
+
+def _reconcile_line(fresh: Any) -> str:
+    """`fresh` is a store.reconcile_runs.Freshness (imported lazily, like the store)."""
+    window = f"audit window {fresh.window}"
+    if fresh.last_complete_at is None:
+        return f"Last complete reconciliation: never (run `gogs-scim reconcile`; {window})"
+    state = "STALE, older than the" if fresh.stale else "within the"
+    return (
+        f"Last complete reconciliation: {fresh.last_complete_at:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{int(fresh.age.total_seconds()) // 60} min ago, {fresh.drift} difference(s) left; "
+        f"{state} {window}"
+    )
 
 
 def main() -> None:

@@ -380,3 +380,29 @@ def test_scheduled_runs_only_report_in_shadow_mode(mapped: Mapped, gogs_client: 
     assert (done.trigger, done.applied, done.drift_left) == ("schedule", False, 1)
     account = gogs_client.get_user(login)
     assert account is not None and account.email == f"{login}@elsewhere.test"
+
+
+def test_status_shows_the_last_complete_reconciliation(
+    mapped: Mapped, gogs_client: GogsClient, gogs: RunningGogs, tmp_path: Path
+) -> None:
+    org, gname = unique("org"), unique("g")
+    bridge, scim = mapped(rule(gname, org, "devs", create_org=True, exclusive=True))
+    _, bob_login = new_user(scim)
+    new_group(scim, gname, [])
+    config = write_config(bridge, gogs, tmp_path)
+
+    def status() -> str:
+        result = CliRunner().invoke(
+            app, ["status", "--config", str(config)], env={"COLUMNS": "300"}
+        )
+        assert result.exit_code == 0, result.output
+        # The console may wrap a long line: compare words, not line breaks.
+        return " ".join(result.stdout.split())
+
+    assert "Last complete reconciliation: never" in status()
+    [team] = [t for t in gogs_client.list_org_teams(org) if t.name == "devs"]
+    gogs_client.add_team_member(team.id, bob_login)
+    assert reconcile(config).exit_code == 1
+    assert "min ago, 1 difference(s) left; within the audit window 1 day" in status()
+    assert reconcile(config, "--apply").exit_code == 0
+    assert "0 difference(s) left" in status()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
 from gogs_scim.config import TeamMapping
 from gogs_scim.provisioning.teams import rule_matches, team_targets
+from gogs_scim.store import reconcile_runs
 from gogs_scim.store.tables import converge_jobs, groups, users
 
 
@@ -53,6 +54,10 @@ class StatusReport:
     oldest_job: datetime | None
     problems: tuple[Problem, ...]
     residual_access: tuple[tuple[str, str], ...] = field(default=())
+    # The last complete `gogs-scim reconcile` (None: the report was built without a
+    # window, or no run has completed: `last_complete_at` None).
+    reconcile: reconcile_runs.Freshness | None = None
+    mode: str = "apply"
 
     @property
     def healthy(self) -> bool:
@@ -68,7 +73,13 @@ def _users_by_state(conn: Connection) -> dict[str, int]:
     return {str(state): int(count) for state, count in rows}
 
 
-def build_report(conn: Connection, mappings: Sequence[TeamMapping]) -> StatusReport:
+def build_report(
+    conn: Connection,
+    mappings: Sequence[TeamMapping],
+    *,
+    audit_window: timedelta | None = None,
+    mode: str = "apply",
+) -> StatusReport:
     live = users.c.deleted_at.is_(None)
     users_by_state = _users_by_state(conn)
     active = conn.execute(select(func.count()).where(live, users.c.active.is_(True))).scalar_one()
@@ -155,4 +166,17 @@ def build_report(conn: Connection, mappings: Sequence[TeamMapping]) -> StatusRep
         oldest_job=oldest,
         problems=tuple(problems),
         residual_access=residual,
+        reconcile=_reconcile_freshness(conn, audit_window),
+        mode=mode,
     )
+
+
+def _reconcile_freshness(
+    conn: Connection, window: timedelta | None
+) -> reconcile_runs.Freshness | None:
+    if window is None:
+        return None
+    now = datetime.now(UTC)
+    # `status` is not the server: "never reconciled" is reported as such, not as stale
+    # by uptime (up_since = now).
+    return reconcile_runs.freshness(conn, now=now, window=window, up_since=now)
