@@ -120,6 +120,40 @@ def web_session(settings: Settings, metrics: Metrics | None = None) -> GogsWebSe
     )
 
 
+@dataclass
+class GogsAdapters:
+    """What reaches Gogs: the API client and the optional deprovisioning means."""
+
+    gogs: GogsClient
+    database: GogsDatabase | None
+    web: GogsWebSession | None
+
+    def close(self) -> None:
+        self.gogs.close()
+        if self.database is not None:
+            self.database.close()
+        if self.web is not None:
+            self.web.close()
+
+
+def gogs_adapters(settings: Settings, metrics: Metrics | None = None) -> GogsAdapters:
+    """The Gogs client and the means the configuration names; ConfigError when the
+    URL or admin token is missing."""
+    url, token = settings.require_gogs()
+    web = web_session(settings, metrics)  # first: it may refuse its settings
+    on_call = metrics.gogs_call if metrics is not None else None
+    # With a token file, the client re-reads it before each call: rotation needs no restart.
+    gogs = GogsClient(
+        url,
+        settings.gogs.token if settings.gogs.admin_token_file else token,
+        timeout=settings.gogs.timeout_seconds,
+        on_call=on_call,
+    )
+    database_url = settings.gogs.database_url
+    database = GogsDatabase.from_url(database_url.get_secret_value()) if database_url else None
+    return GogsAdapters(gogs, database, web)
+
+
 def convergers(
     settings: Settings,
     client: GogsClient,
@@ -146,12 +180,7 @@ def convergers(
 
 
 def planner(
-    settings: Settings,
-    engine: Engine,
-    gogs: GogsClient,
-    database: GogsDatabase | None,
-    web: GogsWebSession | None,
-    teams: TeamJobRunner,
+    settings: Settings, engine: Engine, adapters: GogsAdapters, teams: TeamJobRunner
 ) -> Planner:
     """Plans jobs with this configuration's convergers, reading the store and Gogs."""
 
@@ -160,14 +189,15 @@ def planner(
     ) -> Convergers:
         return convergers(settings, client, database, web)
 
-    return Planner(engine, gogs, build, database=database, web=web, teams=teams)
+    return Planner(
+        engine, adapters.gogs, build, database=adapters.database, web=adapters.web, teams=teams
+    )
 
 
 def reconciliation(
     settings: Settings,
     engine: Engine,
-    gogs: GogsClient,
-    database: GogsDatabase | None,
+    adapters: GogsAdapters,
     teams: TeamJobRunner,
     runner: ConvergeRunner | None,
 ) -> ReconcileService:
@@ -175,11 +205,11 @@ def reconciliation(
     runs only report)."""
     detector = DriftDetector(
         engine,
-        gogs,
+        adapters.gogs,
         teams=teams,
         targets=list(team_targets(settings.mappings).values()),
         admin_user=settings.gogs.admin_user,
-        database=database,
+        database=adapters.database,
         delete_accounts=settings.provisioning.on_delete == "delete",
     )
     return ReconcileService(
@@ -189,21 +219,13 @@ def reconciliation(
 
 def build_bridge(settings: Settings) -> Bridge:
     """Everything `serve` runs; the caller starts the worker and serves `app`."""
-    gogs_url, gogs_token = settings.require_gogs()
+    settings.require_gogs()
     engine = open_store(settings)
     started_at = datetime.now(UTC)
     # This bridge's own registry, served at /metrics.
     metrics = Metrics(engine, reconcile_window=settings.reconcile.audit_window, up_since=started_at)
-    # With a token file, the client re-reads it before each call: rotation needs no restart.
-    gogs = GogsClient(
-        gogs_url,
-        settings.gogs.token if settings.gogs.admin_token_file else gogs_token,
-        timeout=settings.gogs.timeout_seconds,
-        on_call=metrics.gogs_call,
-    )
-    database_url = settings.gogs.database_url
-    gogs_database = GogsDatabase.from_url(database_url.get_secret_value()) if database_url else None
-    gogs_web = web_session(settings, metrics)
+    adapters = gogs_adapters(settings, metrics)
+    gogs, gogs_database, gogs_web = adapters.gogs, adapters.database, adapters.web
     applying = convergers(settings, gogs, gogs_database, gogs_web)
     teams = TeamJobRunner(engine, applying.teams, settings.mappings)
     reconciler: ConvergeRunner
@@ -214,7 +236,7 @@ def build_bridge(settings: Settings) -> Bridge:
         )
         reconciler = ShadowReconciler(
             engine,
-            planner(settings, engine, gogs, gogs_database, gogs_web, teams),
+            planner(settings, engine, adapters, teams),
             teams=teams,
         )
     else:
@@ -222,7 +244,7 @@ def build_bridge(settings: Settings) -> Bridge:
     groups = GroupService(
         engine, reconciler, mappings=settings.mappings, max_results=settings.scim.max_results
     )
-    reconcile = reconciliation(settings, engine, gogs, gogs_database, teams, reconciler)
+    reconcile = reconciliation(settings, engine, adapters, teams, reconciler)
     scheduler = (
         ReconcileScheduler(
             engine,

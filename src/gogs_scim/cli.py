@@ -17,6 +17,7 @@ from rich.table import Table
 from gogs_scim.cli_audit import audit_app
 from gogs_scim.cli_plan import plan_command
 from gogs_scim.cli_reconcile import reconcile_command
+from gogs_scim.cli_support import ConfigOption
 from gogs_scim.config import ConfigError, Settings, load_settings
 from gogs_scim.service.status import StatusReport
 
@@ -39,17 +40,6 @@ app.command("reconcile")(reconcile_command)
 
 class _State:
     config: Path | None = None
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML config file (default: $GOGS_SCIM_CONFIG). GOGS_SCIM_* variables override it.",
-        show_default=False,
-    ),
-]
 
 
 @app.callback()

@@ -6,7 +6,6 @@ All three read the store only (they never call Gogs) and need nothing but
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -27,23 +26,13 @@ from gogs_scim.audit.report import (
     write_jsonl,
 )
 from gogs_scim.audit.trail import check, snapshot
+from gogs_scim.cli_support import ConfigOption, fail, wide_console
 
 audit_app = typer.Typer(
     help="The audit trail: verify its hash chain, export it, show one user's history.",
     no_args_is_help=True,
 )
-_err = Console(stderr=True)
 _out = Console()
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML config file (default: $GOGS_SCIM_CONFIG). GOGS_SCIM_* variables override it.",
-        show_default=False,
-    ),
-]
 
 
 class ExportFormat(StrEnum):
@@ -51,25 +40,11 @@ class ExportFormat(StrEnum):
     csv = "csv"
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"gogs-scim: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _engine(config: Path | None) -> Engine:
     from gogs_scim.bootstrap import open_store
     from gogs_scim.cli import settings_or_exit
 
     return open_store(settings_or_exit(config))
-
-
-def _console() -> Console:
-    """A console sized now (COLUMNS is read at creation); wide when writing to a file
-    or pipe, so a saved timeline is not cut to 80 columns."""
-    console = Console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=240)
-    return console
 
 
 @audit_app.command("verify")
@@ -84,7 +59,7 @@ def verify_command(config: ConfigOption = None) -> None:
     finally:
         engine.dispose()
     if report.broken is not None:
-        raise _fail(f"audit trail broken at record {report.broken.seq}: {report.broken.reason}")
+        raise fail(f"audit trail broken at record {report.broken.seq}: {report.broken.reason}", 1)
     _out.print(f"{report.records} records, chain intact", highlight=False)
 
 
@@ -103,7 +78,7 @@ def export_command(
     try:
         start = parse_since(since) if since else None
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc)) from None
     engine = _engine(config)
     try:
         with snapshot(engine) as conn:
@@ -128,11 +103,11 @@ def show_command(
         with engine.connect() as conn:
             people = find_people(conn, user)
             if not people:
-                raise _fail(f"no user with SCIM id, userName or Gogs login {user!r}")
+                raise fail(f"no user with SCIM id, userName or Gogs login {user!r}", 1)
             entries = user_timeline(conn, people)
     finally:
         engine.dispose()
-    out = _console()
+    out = wide_console()
     for person in people:
         state = " (deleted)" if person.deleted else ""
         out.print(

@@ -8,9 +8,7 @@ will do); in apply mode it shows what the queue is about to do.
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,21 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gogs_scim.config import ConfigError, Settings
+from gogs_scim.cli_support import ConfigOption, fail, store_and_gogs, wide_console
+from gogs_scim.config import Settings
 from gogs_scim.gogs.planning import JobPlan
 from gogs_scim.store.jobs import PendingJob
-
-_err = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML config file (default: $GOGS_SCIM_CONFIG). GOGS_SCIM_* variables override it.",
-        show_default=False,
-    ),
-]
 
 
 class PlanFormat(StrEnum):
@@ -46,11 +33,6 @@ _FAILED = {
     "rejected": "apply would fail",
     "unreachable": "Gogs unreachable: not planned",
 }
-
-
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"gogs-scim: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 def plan_command(
@@ -74,50 +56,26 @@ def plan_command(
 
 
 def _plan_all(settings: Settings) -> list[tuple[PendingJob, JobPlan]]:
-    from gogs_scim.bootstrap import open_store, planner, web_session
-    from gogs_scim.gogs.client import GogsClient, GogsError
-    from gogs_scim.gogs.database_means import GogsDatabase
+    from gogs_scim.bootstrap import planner
     from gogs_scim.gogs.team_jobs import TeamJobRunner
     from gogs_scim.gogs.teams import TeamConverger
     from gogs_scim.store import jobs
 
-    try:
-        url, token = settings.require_gogs()
-        web = web_session(settings)
-    except ConfigError as exc:
-        raise _fail(f"configuration error: {exc}") from None
-    engine = open_store(settings)
-    gogs = GogsClient(
-        url,
-        settings.gogs.token if settings.gogs.admin_token_file else token,
-        timeout=settings.gogs.timeout_seconds,
-    )
-    database_url = settings.gogs.database_url
-    database = GogsDatabase.from_url(database_url.get_secret_value()) if database_url else None
-    try:
-        try:
-            gogs.whoami()
-        except GogsError as exc:
-            raise _fail(f"cannot read Gogs at {url}: {exc}") from None
+    with store_and_gogs(settings) as (engine, adapters):
         # The runner only reads the store here (desired members); it never runs a job.
         teams = TeamJobRunner(
-            engine, TeamConverger(gogs, admin_user=settings.gogs.admin_user), settings.mappings
+            engine,
+            TeamConverger(adapters.gogs, admin_user=settings.gogs.admin_user),
+            settings.mappings,
         )
-        jobs_planner = planner(settings, engine, gogs, database, web, teams)
+        jobs_planner = planner(settings, engine, adapters, teams)
         with engine.connect() as conn:
             pending = jobs.pending(conn)
         pairs = [(item, jobs_planner.plan(item.job)) for item in pending]
-        unreachable = next((plan for _, plan in pairs if plan.outcome == "unreachable"), None)
-        if unreachable is not None:
-            raise _fail(f"cannot read Gogs at {url}: {unreachable.detail}")
-        return pairs
-    finally:
-        gogs.close()
-        if database is not None:
-            database.close()
-        if web is not None:
-            web.close()
-        engine.dispose()
+    unreachable = next((plan for _, plan in pairs if plan.outcome == "unreachable"), None)
+    if unreachable is not None:
+        raise fail(f"cannot read Gogs at {settings.gogs.url}: {unreachable.detail}")
+    return pairs
 
 
 def _as_json(settings: Settings, pairs: list[tuple[PendingJob, JobPlan]]) -> dict[str, Any]:
@@ -145,16 +103,8 @@ def _as_json(settings: Settings, pairs: list[tuple[PendingJob, JobPlan]]) -> dic
     }
 
 
-def _console() -> Console:
-    # Wide when writing to a file or pipe, so a saved plan is not cut to 80 columns.
-    console = Console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=200)
-    return console
-
-
 def _print_table(settings: Settings, pairs: list[tuple[PendingJob, JobPlan]]) -> None:
-    out = _console()
+    out = wide_console()
     mode = settings.provisioning.mode
     if not pairs:
         out.print(

@@ -18,8 +18,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gogs_scim.cli_plan import ConfigOption, _console, _fail
-from gogs_scim.config import ConfigError, Settings
+from gogs_scim.cli_support import ConfigOption, err, fail, store_and_gogs, wide_console
+from gogs_scim.config import Settings
 from gogs_scim.gogs.drift import DriftItem
 from gogs_scim.service.reconcile import (
     ReconcileIncomplete,
@@ -27,8 +27,6 @@ from gogs_scim.service.reconcile import (
     ReconcileReport,
     ReconcileService,
 )
-
-_err = Console(stderr=True)
 
 
 class ReconcileFormat(StrEnum):
@@ -56,7 +54,7 @@ def reconcile_command(
 
     settings = settings_or_exit(config)
     if apply and settings.provisioning.mode == "shadow":
-        raise _fail(
+        raise fail(
             "provisioning.mode = shadow: nothing may change Gogs, so reconcile --apply is "
             "refused; run `gogs-scim reconcile` without --apply to see the drift"
         )
@@ -75,9 +73,9 @@ def reconcile_command(
                 apply=apply, trigger="cli", progress=compared, recheck_progress=rechecked
             )
         except ReconcileRefused as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         except ReconcileIncomplete as exc:
-            raise _fail(f"reconciliation incomplete: {exc}") from None
+            raise fail(f"reconciliation incomplete: {exc}") from None
     if output is ReconcileFormat.json:
         Console().print_json(data=_as_json(settings, report), default=str)
     else:
@@ -93,50 +91,24 @@ def _progress() -> Iterator[Progress]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=_err,
+        console=err,
         transient=True,
-        disable=not _err.is_terminal,
+        disable=not err.is_terminal,
     ) as progress:
         yield progress
 
 
 @contextmanager
 def _service(settings: Settings) -> Iterator[ReconcileService]:
-    from gogs_scim.bootstrap import convergers, open_store, reconciliation, web_session
-    from gogs_scim.gogs.client import GogsClient, GogsError
-    from gogs_scim.gogs.database_means import GogsDatabase
+    from gogs_scim.bootstrap import convergers, reconciliation
     from gogs_scim.gogs.reconciler import Reconciler
     from gogs_scim.gogs.team_jobs import TeamJobRunner
 
-    try:
-        url, token = settings.require_gogs()
-        web = web_session(settings)
-    except ConfigError as exc:
-        raise _fail(f"configuration error: {exc}") from None
-    engine = open_store(settings)
-    gogs = GogsClient(
-        url,
-        settings.gogs.token if settings.gogs.admin_token_file else token,
-        timeout=settings.gogs.timeout_seconds,
-    )
-    database_url = settings.gogs.database_url
-    database = GogsDatabase.from_url(database_url.get_secret_value()) if database_url else None
-    try:
-        try:
-            gogs.whoami()
-        except GogsError as exc:
-            raise _fail(f"cannot read Gogs at {url}: {exc}") from None
-        applying = convergers(settings, gogs, database, web)
+    with store_and_gogs(settings) as (engine, adapters):
+        applying = convergers(settings, adapters.gogs, adapters.database, adapters.web)
         teams = TeamJobRunner(engine, applying.teams, settings.mappings)
         runner = Reconciler(engine, applying.users, teams=teams)
-        yield reconciliation(settings, engine, gogs, database, teams, runner)
-    finally:
-        gogs.close()
-        if database is not None:
-            database.close()
-        if web is not None:
-            web.close()
-        engine.dispose()
+        yield reconciliation(settings, engine, adapters, teams, runner)
 
 
 def _item_json(item: DriftItem) -> dict[str, Any]:
@@ -170,7 +142,7 @@ def _as_json(settings: Settings, report: ReconcileReport) -> dict[str, Any]:
 
 
 def _print_table(report: ReconcileReport) -> None:
-    out = _console()
+    out = wide_console()
     found, left = report.found, report.left
     compared = f"{found.users} user(s) and {found.teams} managed team(s) compared"
     if not found.items:
