@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-
+from gogs_scim.background import BackgroundLoop
 from gogs_scim.gogs.reconciler import ConvergeRunner
 
-log = logging.getLogger(__name__)
 
-
-class ConvergeWorker:
-    """A daemon thread polling the job queue; `stop()` waits for the current batch."""
+class ConvergeWorker(BackgroundLoop):
+    """Polls the job queue; runs due jobs batch after batch while there are any."""
 
     def __init__(self, reconciler: ConvergeRunner, poll_seconds: float = 1.0) -> None:
+        super().__init__("converge-worker", poll_seconds)
         self._reconciler = reconciler
-        self._poll = poll_seconds
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="converge-worker", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                ran = self._reconciler.run_due()
-            except Exception:
-                # The store may be briefly unavailable; the next round tries again.
-                log.exception("converge worker round failed")
-                ran = 0
-            if ran == 0:
-                self._stopping.wait(self._poll)
+    def round(self) -> bool:
+        return self._reconciler.run_due() > 0

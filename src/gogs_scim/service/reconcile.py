@@ -16,13 +16,13 @@ summary.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from gogs_scim.audit.trail import AuditEntry, append
+from gogs_scim.background import BackgroundLoop
 from gogs_scim.gogs.client import GogsError
 from gogs_scim.gogs.drift import DriftDetector, DriftItem, Progress, Scan
 from gogs_scim.gogs.reconciler import ConvergeRunner, worker_name
@@ -217,7 +217,7 @@ def _repair_entry(item: DriftItem, repaired: bool, run_id: int, actor: str) -> A
     )
 
 
-class ReconcileScheduler:
+class ReconcileScheduler(BackgroundLoop):
     """serve's scheduled reconciliation: a daemon thread; of several replicas sharing a
     store, the one that takes the schedule's lease runs each interval."""
 
@@ -238,17 +238,9 @@ class ReconcileScheduler:
         self._interval = interval
         self._apply = apply and service.can_apply  # shadow mode only reports
         self._worker = worker or worker_name()
-        self._poll = min(max(interval.total_seconds() / 4, 0.2), 30.0)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().__init__(
+            "reconcile", poll_seconds=min(max(interval.total_seconds() / 4, 0.2), 30.0)
+        )
 
     def run_if_due(self) -> bool:
         """Run the reconciliation if it is due and this replica takes it."""
@@ -270,10 +262,6 @@ class ReconcileScheduler:
                 )
         return True
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.run_if_due()
-            except Exception:
-                log.exception("scheduled reconciliation failed")
-            self._stopping.wait(self._poll)
+    def round(self) -> bool:
+        self.run_if_due()
+        return False  # the next run is an interval away: wait a poll
