@@ -15,7 +15,8 @@ from gogs_scim.bootstrap import Bridge, build_bridge
 from gogs_scim.config import Settings, load_settings
 from gogs_scim.gogs.sandbox import RunningGogs
 
-pytest_plugins = ["tests.fixtures.gogs", "tests.fixtures.postgres"]
+# The database plugins first: the Gogs plugin imports them (assertion rewriting).
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.mysql", "tests.fixtures.gogs"]
 
 SCIM_TOKEN_NAME = "test-idp"
 

@@ -48,8 +48,9 @@ class GogsSettings(_Section):
     # The bridge's own Gogs account: never provisioned or deprovisioned through SCIM.
     admin_user: str = "scim-admin"
     timeout_seconds: float = Field(default=10.0, gt=0)
-    # Gogs's own database (`sqlite:///path/gogs.db` or a PostgreSQL DSN): lets
-    # deprovisioning do what the API cannot (docs/deprovisioning.md). Unset = API only.
+    # Gogs's own database (`sqlite:///path/gogs.db`, a PostgreSQL or a MySQL/MariaDB
+    # DSN): lets deprovisioning do what the API cannot (docs/deprovisioning.md).
+    # Unset = API only.
     database_url: SecretStr | None = None
     # The password of `admin_user` for Gogs's web UI: turns on the admin web session
     # means of deprovisioning (gogs/web_session.py, docs/deprovisioning.md). Unset = off.
@@ -60,9 +61,10 @@ class GogsSettings(_Section):
     @model_validator(mode="after")
     def _database_supported(self) -> GogsSettings:
         url = self.database_url.get_secret_value() if self.database_url else ""
-        if url and not url.startswith(("sqlite:///", "postgresql")):
+        if url and not url.startswith(("sqlite:///", "postgresql", "mysql", "mariadb")):
             raise ValueError(
-                "database_url must be sqlite:///... or postgresql://... (MySQL is not supported)"
+                "database_url must be sqlite:///..., postgresql://... or mysql://... "
+                "(the database Gogs itself uses)"
             )
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,10 +22,10 @@ from tests.conftest import make_settings, unique
 Mapped = Callable[..., tuple[Bridge, TestClient]]
 
 
-@pytest.fixture(name="mapped")
-def mapped_fixture(gogs: RunningGogs, store_url: str, scim_token: str) -> Iterator[Mapped]:
-    """Build a bridge with the given mapping rules and an IdP-like client for it; by
-    default on the test's fresh store (SQLite and PostgreSQL, see conftest)."""
+@contextmanager
+def open_mapped(gogs: RunningGogs, store_url: str, scim_token: str) -> Iterator[Mapped]:
+    """A builder of bridges on `gogs` with the given mapping rules, each with an
+    IdP-like client; closes them all on exit."""
     opened: list[tuple[Bridge, TestClient]] = []
 
     def build(
@@ -43,10 +44,20 @@ def mapped_fixture(gogs: RunningGogs, store_url: str, scim_token: str) -> Iterat
         opened.append((bridge, client))
         return bridge, client
 
-    yield build
-    for bridge, client in opened:
-        client.__exit__(None, None, None)
-        bridge.close()
+    try:
+        yield build
+    finally:
+        for bridge, client in opened:
+            client.__exit__(None, None, None)
+            bridge.close()
+
+
+@pytest.fixture(name="mapped")
+def mapped_fixture(gogs: RunningGogs, store_url: str, scim_token: str) -> Iterator[Mapped]:
+    """Build a bridge with the given mapping rules and an IdP-like client for it; by
+    default on the test's fresh store (SQLite and PostgreSQL, see conftest)."""
+    with open_mapped(gogs, store_url, scim_token) as build:
+        yield build
 
 
 def rule(group: str, org: str, team: str, **extra: Any) -> TeamMapping:

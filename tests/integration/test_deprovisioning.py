@@ -11,7 +11,7 @@ open as residual access, and those ways must really still work.
 
 from __future__ import annotations
 
-import sqlite3
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,11 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from gogs_scim.bootstrap import Bridge, build_bridge
 from gogs_scim.gogs.client import GogsClient
+from gogs_scim.gogs.database_means import gogs_database_engine
 from gogs_scim.gogs.deprovision import (
     RESIDUAL_COLLABORATIONS,
     RESIDUAL_PROHIBIT_LOGIN,
@@ -45,6 +46,7 @@ from tests.integration.groups_support import (  # noqa: F401 (mapped is a fixtur
     Mapped,
     mapped_fixture,
     new_group,
+    open_mapped,
     rule,
 )
 
@@ -186,9 +188,42 @@ def open_session(gogs: RunningGogs, login: str, password: str) -> httpx.Client:
     return web
 
 
+def watch(web: httpx.Client, repo: str) -> None:
+    """Watch a repository through the web UI, as the signed-in user (the API has no
+    watch endpoint): Gogs then mails them its issues and comments."""
+    page = web.get(f"/{repo}")
+    found = re.search(r'<meta name="_csrf" content="([^"]+)"', page.text)
+    assert found is not None, page.text[:300]
+    done = web.post(f"/{repo}/action/watch", data={"_csrf": found.group(1)})
+    assert done.status_code in (200, 302), done.text[:300]
+
+
+def watched(gogs: RunningGogs, login: str) -> set[str]:
+    """owner/name of the repositories `login` watches, checked against the counters."""
+    rows = gogs_rows(
+        gogs,
+        "SELECT o.name, r.name, r.num_watches, "
+        "(SELECT COUNT(*) FROM watch x WHERE x.repo_id = r.id) "
+        'FROM watch w JOIN repository r ON r.id = w.repo_id JOIN "user" o ON o.id = r.owner_id '
+        'JOIN "user" u ON u.id = w.user_id WHERE u.lower_name = ?',
+        login.lower(),
+    )
+    for owner, name, counter, actual in rows:
+        assert counter == actual, f"{owner}/{name}: num_watches {counter}, {actual} watches"
+    return {f"{owner}/{name}" for owner, name, _, _ in rows}
+
+
 def gogs_rows(gogs: RunningGogs, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(gogs.database_path, timeout=10) as db:
-        return list(db.execute(query, params))
+    """Rows of Gogs's own database, whichever it runs on (`?` placeholders)."""
+    parts = query.split("?")
+    named = parts[0] + "".join(f":p{i}{part}" for i, part in enumerate(parts[1:]))
+    engine = gogs_database_engine(gogs.database_url)
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(text(named), {f"p{i}": value for i, value in enumerate(params)})
+            return [tuple(row) for row in result]
+    finally:
+        engine.dispose()
 
 
 # -- building a person with every way in ---------------------------------------------
@@ -274,6 +309,8 @@ def give_every_way_in(
         allow_import_local=True,
     )
     ways = Ways(gogs, home, login, token, key, open_session(gogs, login, PASSWORD))
+    for repo in (f"{org_name}/{team_repo}", f"{owner}/{collab_repo}"):
+        watch(ways.session, repo)
     return Person(
         scim_id,
         ways,
@@ -301,7 +338,7 @@ def set_active(scim: TestClient, scim_id: str, active: bool, **extra: Any) -> di
 
 def means_sections(means: str, gogs: RunningGogs) -> dict[str, dict[str, Any]]:
     if means == "database":
-        return {"gogs": {"database_url": f"sqlite:///{gogs.database_path}"}}
+        return {"gogs": {"database_url": gogs.database_url}}
     if means == "web-session":
         return {"gogs": {"admin_password": gogs.admin_password}}
     return {}
@@ -312,6 +349,29 @@ def means_sections(means: str, gogs: RunningGogs) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("means", ["api-only", "database", "web-session"])
 def test_deactivation_closes_every_way_in_or_reports_it(
+    means: str, mapped: Mapped, gogs: RunningGogs, gogs_client: GogsClient, tmp_path: Path
+) -> None:
+    prove_every_way_closed_or_reported(means, mapped, gogs, gogs_client, tmp_path)
+
+
+@pytest.mark.parametrize("gogs_database", ["mysql", "postgres"])
+def test_the_database_means_on_gogs_running_on_mysql_and_postgresql(
+    gogs_database: str, request: pytest.FixtureRequest, scim_token: str, tmp_path: Path
+) -> None:
+    """The same proof with Gogs itself on MariaDB and on PostgreSQL: the database
+    means speaks each (`[gogs] database_url = "mysql://..."` / `"postgresql://..."`).
+    The bridge's own store is SQLite here: its engine is not what is proven."""
+    running: RunningGogs = request.getfixturevalue(f"gogs_on_{gogs_database}")
+    assert running.database_url.startswith(("mysql://", "postgresql://"))
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    with (
+        open_mapped(running, store, scim_token) as mapped_here,
+        GogsClient(running.url, running.admin_token) as client,
+    ):
+        prove_every_way_closed_or_reported("database", mapped_here, running, client, tmp_path)
+
+
+def prove_every_way_closed_or_reported(
     means: str, mapped: Mapped, gogs: RunningGogs, gogs_client: GogsClient, tmp_path: Path
 ) -> None:
     group, org = unique("Dev"), unique("org")
@@ -339,6 +399,7 @@ def test_deactivation_closes_every_way_in_or_reports_it(
     assert ways.clone_ssh(person.own_repo, key=person.deploy_key)
     assert ways.push_ssh(person.own_repo, ways.key)
     assert ways.edits_git_hooks(person.own_repo)
+    assert watched(gogs, ways.login) == {person.own_repo, person.team_repo, person.collab_repo}
 
     # The IdP deactivates them.
     body = set_active(scim, person.scim_id, False)
@@ -385,7 +446,10 @@ def test_deactivation_closes_every_way_in_or_reports_it(
         if line.startswith("gogs_scim_users_with_residual_access ")
     )
     assert gauge.split()[1] == "1.0"
+    watching = watched(gogs, ways.login)
     if means == "database":
+        # No more issue mails from what they left; their own repository they still own.
+        assert watching == {person.own_repo}
         assert extension["residualAccess"] == deploy_keys
         assert status[who] == "; ".join(deploy_keys)
         assert not ways.api_with_token()
@@ -396,6 +460,9 @@ def test_deactivation_closes_every_way_in_or_reports_it(
         assert not ways.push_http(person.collab_repo, ways.token)
         assert org_rows == []
     elif means == "web-session":
+        # Gogs unwatches an org's repositories when it removes the member; a removed
+        # collaboration keeps its watch (docs/deprovisioning.md, "Not covered").
+        assert watching == {person.own_repo, person.collab_repo}
         assert extension["residualAccess"] == [RESIDUAL_TOKENS_WEB, *deploy_keys]
         assert status[who] == "; ".join([RESIDUAL_TOKENS_WEB, *deploy_keys])
         assert not ways.api_with_token(), "prohibit_login makes the API refuse the token"
@@ -416,6 +483,7 @@ def test_deactivation_closes_every_way_in_or_reports_it(
         ]
         assert extension["residualAccess"] == expected
         assert status[who] == "; ".join(expected)
+        assert watching == {person.own_repo, person.team_repo, person.collab_repo}
         # ... and each of those really is still open.
         assert ways.api_with_token()
         assert ways.session_works()

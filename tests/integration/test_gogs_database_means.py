@@ -19,7 +19,9 @@ GOGS_TABLES = [
     "CREATE TABLE team_user (id BIGSERIAL PRIMARY KEY, org_id BIGINT, team_id BIGINT, uid BIGINT)",
     "CREATE TABLE org_user (id BIGSERIAL PRIMARY KEY, uid BIGINT, org_id BIGINT, "
     "is_owner BOOL, num_teams INTEGER)",
-    "CREATE TABLE repository (id BIGSERIAL PRIMARY KEY, owner_id BIGINT, lower_name VARCHAR(255))",
+    "CREATE TABLE repository (id BIGSERIAL PRIMARY KEY, owner_id BIGINT, lower_name VARCHAR(255), "
+    "num_watches INTEGER DEFAULT 0)",
+    "CREATE TABLE watch (id BIGSERIAL PRIMARY KEY, user_id BIGINT, repo_id BIGINT)",
     "CREATE TABLE collaboration (id BIGSERIAL PRIMARY KEY, repo_id BIGINT, user_id BIGINT, "
     "mode INTEGER)",
     "CREATE TABLE access (id BIGSERIAL PRIMARY KEY, user_id BIGINT, repo_id BIGINT, mode INTEGER)",
@@ -39,8 +41,11 @@ ROWS = [
     "(10, 100, 2), (10, 101, 1), (10, 101, 2), (11, 110, 1)",
     "INSERT INTO org_user (uid, org_id, is_owner, num_teams) VALUES "
     "(1, 10, false, 1), (2, 10, true, 2), (1, 11, true, 1)",
-    "INSERT INTO repository (id, owner_id, lower_name) VALUES "
-    "(1000, 10, 'app'), (1001, 2, 'adas'), (1002, 11, 'solo-repo')",
+    "INSERT INTO repository (id, owner_id, lower_name, num_watches) VALUES "
+    "(1000, 10, 'app', 2), (1001, 2, 'adas', 2), (1002, 11, 'solo-repo', 1)",
+    # leo watches all three; ada the two she reaches.
+    "INSERT INTO watch (user_id, repo_id) VALUES (1, 1000), (1, 1001), (1, 1002), "
+    "(2, 1000), (2, 1001)",
     "INSERT INTO collaboration (repo_id, user_id, mode) VALUES (1001, 1, 2)",
     "INSERT INTO access (user_id, repo_id, mode) VALUES "
     "(1, 1000, 2), (1, 1001, 2), (1, 1002, 4), (2, 1000, 4)",
@@ -104,7 +109,19 @@ def test_revoke_on_postgresql_keeps_gogs_consistent(gogs_pg: str) -> None:
                 (1, 1002),
                 (2, 1000),
             ]
+            # No more issue mails from what leo left; solo's, which leo still owns, stay.
+            assert rows(conn, "SELECT user_id, repo_id FROM watch ORDER BY user_id, repo_id") == [
+                (1, 1002),
+                (2, 1000),
+                (2, 1001),
+            ]
+            assert rows(conn, "SELECT id, num_watches FROM repository ORDER BY id") == [
+                (1000, 1),
+                (1001, 1),
+                (1002, 1),
+            ]
         assert (done.tokens, done.teams, done.orgs, done.collaborations) == (2, 1, ("acme",), 1)
+        assert (done.watches, again.watches) == (2, 0)
         assert done.kept_owner_of == ("solo",)
         assert (again.tokens, again.teams, again.orgs) == (0, 0, ())
         assert means.login_prohibited(1)

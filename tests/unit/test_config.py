@@ -156,3 +156,35 @@ def test_reconcile_schedule_turned_off_from_the_environment() -> None:
     )
     assert settings.reconcile.interval.total_seconds() == 0
     assert settings.reconcile.audit_window.total_seconds() == 90
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:////var/lib/gogs/data/gogs.db", "pysqlite"),
+        ("postgresql://gogs:pw@db:5432/gogs", "psycopg"),
+        ("mysql://gogs:pw@db:3306/gogs", "pymysql"),
+        ("mariadb://gogs:pw@db/gogs", "pymysql"),
+    ],
+)
+def test_gogs_database_url_names_the_database_gogs_uses(url: str, driver: str) -> None:
+    from gogs_scim.gogs.database_means import gogs_database_engine
+
+    settings = load_settings(None, environ={"GOGS_SCIM_GOGS_DATABASE_URL": url})
+    assert settings.gogs.database_url is not None
+    engine = gogs_database_engine(settings.gogs.database_url.get_secret_value())
+    try:
+        assert engine.dialect.driver == driver
+        if driver == "pymysql":
+            # Gogs's MySQL database is utf8mb4; so must the connection be.
+            assert engine.url.query["charset"] == "utf8mb4"
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_gogs_database_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, environ={"GOGS_SCIM_GOGS_DATABASE_URL": "oracle://gogs@db/gogs"})
+    message = str(refused.value)
+    assert message.startswith("gogs: database_url must be sqlite:///..., postgresql://")
+    assert "oracle" not in message  # the DSN may carry a password: never echoed

@@ -1,7 +1,7 @@
 """Deprovisioning through Gogs's own database: what the API cannot do.
 
 Configured explicitly with `[gogs] database_url` (SQLite file of Gogs, or its
-PostgreSQL DSN). Only the steps the API lacks are done here (gogs-facts.md §4):
+PostgreSQL or MySQL/MariaDB DSN). Only the steps the API lacks are done here (gogs-facts.md §4):
 setting `prohibit_login`, deleting access tokens, and leaving organizations (team and
 org membership rows) and collaborations everywhere. Gogs keeps no cache of users,
 tokens or permissions, so each change counts from the next request.
@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    TextClause,
+    bindparam,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
 
 OWNERS = "owners"
 
@@ -31,6 +40,8 @@ class DatabaseRevocation:
     orgs: tuple[str, ...] = ()
     collaborations: int = 0
     kept_owner_of: tuple[str, ...] = field(default=())
+    # Repositories the user stops watching (no more issue mails from them).
+    watches: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,27 @@ class _Scope:
     team_ids: tuple[int, ...]
     orgs: tuple[tuple[int, str], ...]
     kept_owner_of: tuple[str, ...]
+    # Owners whose repositories the user keeps reaching: themself, and the orgs kept.
+    keeps_reaching: tuple[int, ...] = ()
+
+
+# The user's watches of repositories they no longer reach. Gogs mails a watcher every
+# issue and comment of the repository while the account `is_active` (which the bridge
+# keeps: gogs-facts.md §3.1), so a watch would go on disclosing private content.
+_LEFT_WATCHES = (
+    "FROM watch WHERE user_id = :uid AND repo_id IN "
+    "(SELECT id FROM repository WHERE owner_id NOT IN :keep)"
+)
+# The counter first, while the rows exist; its subquery reads `watch` only (MySQL
+# refuses a subquery on the table an UPDATE writes).
+_UNCOUNT_LEFT_WATCHES = (
+    "UPDATE repository SET num_watches = num_watches - 1 WHERE num_watches > 0 "
+    "AND owner_id NOT IN :keep AND id IN (SELECT repo_id FROM watch WHERE user_id = :uid)"
+)
+
+
+def _left_watches(sql: str) -> TextClause:
+    return text(sql).bindparams(bindparam("keep", expanding=True))
 
 
 def _sqlite_busy_timeout(dbapi_connection: object, _record: object) -> None:
@@ -46,8 +78,18 @@ def _sqlite_busy_timeout(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+def _mysql_ansi_quotes(dbapi_connection: object, _record: object) -> None:
+    # The statements here quote the `user` table as "user" (standard SQL, as SQLite
+    # and PostgreSQL read it); MySQL reads double quotes as identifiers only in
+    # ANSI_QUOTES mode, set for this session alone.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')")
+    cursor.close()
+
+
 def gogs_database_engine(url: str) -> Engine:
-    """An engine on Gogs's database; `postgresql://` uses psycopg (3)."""
+    """An engine on Gogs's database; `postgresql://` uses psycopg (3), `mysql://` and
+    `mariadb://` PyMySQL."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -58,11 +100,20 @@ def gogs_database_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    if backend in ("mysql", "mariadb"):
+        if "+" not in parsed.drivername:
+            parsed = parsed.set(drivername=f"{backend}+pymysql")
+        # Gogs creates its MySQL database as utf8mb4 (logins and names may be any
+        # Unicode); the connection must speak it too.
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        event.listen(engine, "connect", _mysql_ansi_quotes)
+        return engine
     raise ValueError(f"gogs.database_url: unsupported database {backend!r}")
 
 
 class GogsDatabase:
-    """Revocation steps as SQL on Gogs's tables (SQLite and PostgreSQL alike)."""
+    """Revocation steps as SQL on Gogs's tables (SQLite, PostgreSQL, MySQL alike)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -119,6 +170,9 @@ class GogsDatabase:
                 ),
                 params,
             )
+            watching = {"uid": user_id, "keep": list(scope.keeps_reaching)}
+            conn.execute(_left_watches(_UNCOUNT_LEFT_WATCHES), watching)
+            watches = conn.execute(_left_watches("DELETE " + _LEFT_WATCHES), watching).rowcount
             tokens = conn.execute(
                 text("DELETE FROM access_token WHERE uid = :uid"), params
             ).rowcount
@@ -133,6 +187,7 @@ class GogsDatabase:
             orgs=tuple(name for _, name in scope.orgs),
             collaborations=max(collaborations, 0),
             kept_owner_of=scope.kept_owner_of,
+            watches=max(watches, 0),
         )
 
     def plan_revoke(self, user_id: int, login: str) -> DatabaseRevocation:
@@ -148,6 +203,10 @@ class GogsDatabase:
             tokens = conn.execute(
                 text("SELECT COUNT(*) FROM access_token WHERE uid = :uid"), params
             ).scalar_one()
+            watches = conn.execute(
+                _left_watches("SELECT COUNT(*) " + _LEFT_WATCHES),
+                {"uid": user_id, "keep": list(scope.keeps_reaching)},
+            ).scalar_one()
         return DatabaseRevocation(
             found=True,
             tokens=int(tokens),
@@ -155,6 +214,7 @@ class GogsDatabase:
             orgs=tuple(name for _, name in scope.orgs),
             collaborations=int(collaborations),
             kept_owner_of=scope.kept_owner_of,
+            watches=int(watches),
         )
 
     def _scope(self, conn: Connection, user_id: int) -> _Scope:
@@ -182,7 +242,12 @@ class GogsDatabase:
             ).all()
             if org_id not in kept_ids
         )
-        return _Scope(team_ids, orgs, tuple(name for _, name in kept))
+        return _Scope(
+            team_ids,
+            orgs,
+            tuple(name for _, name in kept),
+            (user_id, *(org_id for org_id, _ in kept)),
+        )
 
     def allow_login(self, user_id: int, login: str) -> bool:
         """Clear `prohibit_login` (reactivation); False when the account is gone."""

@@ -137,6 +137,8 @@ class Deprovisioner:
                 calls.append(("leave_teams", f"{login}:{done.teams}"))
             if done.collaborations:
                 calls.append(("remove_collaborations", f"{login}:{done.collaborations}"))
+            if done.watches:
+                calls.append(("unwatch_repositories", f"{login}:{done.watches}"))
             residual = [residual_last_owner(org) for org in done.kept_owner_of]
             review.update((login, name) for name in self._database.owned_repos(gogs_user_id))
             residual.extend(self._deploy_keys(review))

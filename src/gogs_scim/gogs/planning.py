@@ -303,6 +303,12 @@ class PlanningDatabase(GogsDatabase):
                 f"{login}:{done.collaborations}",
                 f"remove {login} from {done.collaborations} collaboration(s) (Gogs database)",
             )
+        if done.watches:
+            record(
+                "unwatch_repositories",
+                f"{login}:{done.watches}",
+                f"stop {login} watching {done.watches} repositories they leave (Gogs database)",
+            )
         return done
 
     def allow_login(self, user_id: int, login: str) -> bool:

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -174,6 +176,40 @@ def _current_username() -> str:
 
 
 @dataclass(frozen=True)
+class ExternalDatabase:
+    """A MySQL/MariaDB or PostgreSQL database for the sandbox Gogs to run on, instead
+    of its own SQLite file (the Gogs-database deprovisioning means is proven on each)."""
+
+    kind: Literal["mysql", "postgres"]
+    host: str
+    port: int
+    name: str
+    user: str
+    password: str = field(default="", repr=False)
+
+    @property
+    def url(self) -> str:
+        """The DSN an operator would give gogs-scim as `[gogs] database_url`."""
+        scheme = "mysql" if self.kind == "mysql" else "postgresql"
+        password = f":{quote(self.password, safe='')}" if self.password else ""
+        return f"{scheme}://{self.user}{password}@{self.host}:{self.port}/{self.name}"
+
+    def app_ini(self) -> str:
+        """Gogs's `[database]` keys (conf/app.ini at v0.14.3)."""
+        lines = [
+            f"TYPE = {self.kind}",
+            f"HOST = {self.host}:{self.port}",
+            f"NAME = {self.name}",
+            f"USER = {self.user}",
+            # Backquotes: go-ini takes what stands between them literally.
+            f"PASSWORD = `{self.password}`" if self.password else "PASSWORD =",
+        ]
+        if self.kind == "postgres":
+            lines.append("SSL_MODE = disable")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class RunningGogs:
     """How to reach a started sandbox Gogs.
 
@@ -189,9 +225,12 @@ class RunningGogs:
     admin_token: str = field(repr=False)
     app_ini: Path
     work_dir: Path
+    # Gogs's SQLite file; with an ExternalDatabase it is not used (nor created).
     database_path: Path
     repos_root: Path
     pid: int
+    # Gogs's database as a gogs-scim `[gogs] database_url` (sqlite:///..., mysql://...).
+    database_url: str = ""
 
     @property
     def http_port(self) -> int:
@@ -210,9 +249,14 @@ class GogsSandbox:
     """
 
     def __init__(
-        self, binary: Path | None = None, *, startup_timeout: float = _STARTUP_TIMEOUT_S
+        self,
+        binary: Path | None = None,
+        *,
+        startup_timeout: float = _STARTUP_TIMEOUT_S,
+        database: ExternalDatabase | None = None,
     ) -> None:
         self._binary = binary
+        self._database = database
         self._startup_timeout = startup_timeout
         self._work_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -267,6 +311,7 @@ class GogsSandbox:
             database_path=self._database_path,
             repos_root=self._repos_root,
             pid=self._pid,
+            database_url=self._database_url,
         )
         return self._running
 
@@ -290,6 +335,7 @@ class GogsSandbox:
             database_path=running.database_path,
             repos_root=running.repos_root,
             pid=self._pid,
+            database_url=running.database_url,
         )
         return self._running
 
@@ -319,6 +365,12 @@ class GogsSandbox:
     @property
     def _database_path(self) -> Path:
         return self._dir / "data" / "gogs.db"
+
+    @property
+    def _database_url(self) -> str:
+        if self._database is not None:
+            return self._database.url
+        return f"sqlite:///{self._database_path}"
 
     @property
     def _repos_root(self) -> Path:
@@ -363,6 +415,11 @@ class GogsSandbox:
         self._app_ini.parent.mkdir(parents=True, exist_ok=True)
         for sub in ("data", "repos", "ssh", "log"):
             (d / sub).mkdir(exist_ok=True)
+        database = (
+            self._database.app_ini()
+            if self._database is not None
+            else f"TYPE = sqlite3\nPATH = {self._database_path}"
+        )
         # Key names from conf/app.ini at v0.14.3; see gogs-facts.md section 5.
         self._app_ini.write_text(
             f"""\
@@ -391,8 +448,7 @@ SSH_ROOT_PATH = {d / "ssh"}
 ROOT = {self._repos_root}
 
 [database]
-TYPE = sqlite3
-PATH = {self._database_path}
+{database}
 
 [security]
 INSTALL_LOCK = true
