@@ -162,7 +162,9 @@ class ReconcileService:
                 ),
             )
         if left.items:
-            log.warning(
+            # A warning in the server's log; the CLI prints its own table instead.
+            log.log(
+                logging.DEBUG if trigger == "cli" else logging.WARNING,
                 "reconciliation %s: %d difference(s) between the IdP and Gogs left (%d repaired)",
                 run_id,
                 len(left.items),
