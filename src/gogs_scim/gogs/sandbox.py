@@ -399,8 +399,13 @@ class GogsSandbox:
         }
         home = self._dir / "home"
         home.mkdir(exist_ok=True)
+        # Gogs checks each SSH key by writing it to <TMPDIR>/<nanoseconds>/id_rsa.pub and
+        # never removes that directory: inside the sandbox, it goes with the sandbox.
+        tmp = self._dir / "tmp"
+        tmp.mkdir(exist_ok=True)
         user = _current_username()
         env.update(
+            TMPDIR=str(tmp),
             # Gogs may write ~/.gitconfig; keep it out of the real home.
             HOME=str(home),
             USER=user,
