@@ -101,6 +101,10 @@ def test_authentik_user_lifecycle(
     found = scim.get("/Users", params={"filter": f'userName eq "{username}"'})
     assert found.status_code == 200
     assert [r["id"] for r in found.json()["Resources"]] == [user["id"]]
+    # authentik <= 2025.8.1 sends that look-up unquoted (goauthentik/authentik#16455).
+    unquoted = scim.get("/Users", params={"filter": f"userName eq {username}"})
+    assert unquoted.status_code == 200, unquoted.text
+    assert [r["id"] for r in unquoted.json()["Resources"]] == [user["id"]]
 
     # Rename in authentik: a full PUT carrying the SCIM id.
     renamed = {

@@ -1176,3 +1176,30 @@ def test_datetime_key_orders_like_time() -> None:
     ]
     assert sorted(moments) == sorted(moments, key=datetime_key)
     assert datetime_key(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize(
+    ("sent", "read_as"),
+    [
+        ("userName eq akadmin", 'userName eq "akadmin"'),
+        ("userName EQ ak-admin.2", 'userName EQ "ak-admin.2"'),
+        ("externalId eq 5b1d0c1e", 'externalId eq "5b1d0c1e"'),
+        ('userName eq "akadmin"', None),  # already right: not rewritten
+        ("userName eq a and active eq true", None),  # only a lone comparison
+        ("userName eq", None),
+        ('userName eq ak"admin', None),
+    ],
+)
+def test_a_lone_bare_operand_is_read_quoted(sent: str, read_as: str | None) -> None:
+    """authentik <= 2025.8.1 looks users up with `userName eq akadmin` after a 409."""
+    from gogs_scim.store.filter_sql import quote_bare_operand
+
+    assert quote_bare_operand(sent) == read_as
+
+
+def test_an_unquoted_user_name_filter_selects_that_user() -> None:
+    assert parse_filter("userName eq akadmin", TEST_USER) == parse_filter(
+        'userName eq "akadmin"', TEST_USER
+    )
+    with pytest.raises(ScimError):
+        parse_filter("userName eq akadmin and active eq true", TEST_USER)

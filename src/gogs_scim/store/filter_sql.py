@@ -36,8 +36,10 @@ Semantics, where the RFC leaves room:
 
 from __future__ import annotations
 
+import json
 import math
 import operator
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -1063,6 +1065,30 @@ def _default_table(resource: ResourceSchema) -> FromClause:
     return groups if resource.name == "Group" else users
 
 
+# One comparison whose operand is a bare word: `userName eq akadmin`.
+_BARE_COMPARISON = re.compile(
+    r"\s*(?P<path>[A-Za-z][\w.:$-]*)\s+(?P<op>eq|ne|co|sw|ew|gt|ge|lt|le)\s+"
+    r"(?P<word>[^\s\"()\[\]]+)\s*",
+    re.IGNORECASE,
+)
+
+
+def quote_bare_operand(text: str) -> str | None:
+    """`userName eq akadmin` as `userName eq "akadmin"`; None for anything else.
+
+    authentik up to 2025.8.1 looks an existing user up after a 409 with the value
+    unquoted (goauthentik/authentik#16455), which RFC 7644's grammar does not allow.
+    Refusing it would make adopting that user fail, so a filter that is exactly one
+    comparison with a bare word is read as that word quoted. Nothing else is guessed:
+    `true`, `false`, `null` and numbers already parse, and a bare operand in a longer
+    filter is still refused.
+    """
+    found = _BARE_COMPARISON.fullmatch(text)
+    if found is None:
+        return None
+    return f"{found['path']} {found['op']} {json.dumps(found['word'])}"
+
+
 def parse_filter(text: str, resource: ResourceSchema) -> FilterNode:
     """Parse and check a filter; ScimError 400 invalidFilter if it is not one we take.
 
@@ -1077,7 +1103,13 @@ def parse_filter(text: str, resource: ResourceSchema) -> FilterNode:
     try:
         ast = ScimFilter(text).ast
     except SCIMException as exc:
-        raise ScimError.invalid_filter(f"Invalid filter: {exc.detail}") from None
+        quoted = quote_bare_operand(text)
+        if quoted is None:
+            raise ScimError.invalid_filter(f"Invalid filter: {exc.detail}") from None
+        try:
+            ast = ScimFilter(quoted).ast
+        except SCIMException:
+            raise ScimError.invalid_filter(f"Invalid filter: {exc.detail}") from None
     # Compiling checks everything the catalog can tell; the result is thrown away.
     filter_clause(ast, resource, _default_table(resource), resource.name)
     return ast
