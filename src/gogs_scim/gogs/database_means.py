@@ -43,6 +43,50 @@ class DatabaseRevocation:
     # Repositories the user stops watching (no more issue mails from them).
     watches: int = 0
 
+    def changes(self, login: str) -> list[tuple[str, str, str]]:
+        """(action, target, sentence) per kind of change: the audit trail's calls, and
+        shadow mode's plan; nothing when the account was not found."""
+        if not self.found:
+            return []
+        out = [("prohibit_login", login, f"set prohibit_login on {login} (Gogs database)")]
+        if self.tokens:
+            out.append(
+                (
+                    "delete_access_tokens",
+                    f"{login}:{self.tokens}",
+                    f"delete the {self.tokens} access token(s) of {login} (Gogs database)",
+                )
+            )
+        out.extend(
+            ("leave_org", f"{org}:{login}", f"remove {login} from organization {org}")
+            for org in self.orgs
+        )
+        if self.teams:
+            out.append(
+                (
+                    "leave_teams",
+                    f"{login}:{self.teams}",
+                    f"remove {login} from {self.teams} team(s) (Gogs database)",
+                )
+            )
+        if self.collaborations:
+            out.append(
+                (
+                    "remove_collaborations",
+                    f"{login}:{self.collaborations}",
+                    f"remove {login} from {self.collaborations} collaboration(s) (Gogs database)",
+                )
+            )
+        if self.watches:
+            out.append(
+                (
+                    "unwatch_repositories",
+                    f"{login}:{self.watches}",
+                    f"stop {login} watching {self.watches} repositories they leave (Gogs database)",
+                )
+            )
+        return out
+
 
 @dataclass(frozen=True)
 class _Scope:

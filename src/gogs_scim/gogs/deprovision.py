@@ -129,16 +129,7 @@ class Deprovisioner:
             done = self._database.revoke(gogs_user_id, login)
             if not done.found:
                 return Revocation(tuple(calls), ())
-            calls.append(("prohibit_login", login))
-            if done.tokens:
-                calls.append(("delete_access_tokens", f"{login}:{done.tokens}"))
-            calls.extend(("leave_org", f"{org}:{login}") for org in done.orgs)
-            if done.teams:
-                calls.append(("leave_teams", f"{login}:{done.teams}"))
-            if done.collaborations:
-                calls.append(("remove_collaborations", f"{login}:{done.collaborations}"))
-            if done.watches:
-                calls.append(("unwatch_repositories", f"{login}:{done.watches}"))
+            calls.extend((action, target) for action, target, _ in done.changes(login))
             residual = [residual_last_owner(org) for org in done.kept_owner_of]
             review.update((login, name) for name in self._database.owned_repos(gogs_user_id))
             residual.extend(self._deploy_keys(review))

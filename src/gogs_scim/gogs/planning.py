@@ -279,8 +279,9 @@ class PlanningDatabase(GogsDatabase):
 
     def revoke(self, user_id: int, login: str) -> DatabaseRevocation:
         done = self._database.plan_revoke(user_id, login)
-        if not done.found:
-            return done
+        for change in done.changes(login):
+            self._client.record(*change)
+        return done
         record = self._client.record
         record("prohibit_login", login, f"set prohibit_login on {login} (Gogs database)")
         if done.tokens:
