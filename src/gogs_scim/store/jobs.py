@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gogs_scim.store.tables import converge_jobs
@@ -90,17 +91,7 @@ def claim(
         # Replicas sharing PostgreSQL never take the same job.
         query = query.with_for_update(skip_locked=True)
     rows = conn.execute(query).all()
-    jobs = [
-        ConvergeJob(
-            id=row.id,
-            resource_type=row.resource_type,
-            resource_id=row.resource_id,
-            reason=row.reason,
-            attempts=row.attempts,
-            not_before=row.not_before,
-        )
-        for row in rows
-    ]
+    jobs = [_job(row) for row in rows]
     if jobs:
         conn.execute(
             update(converge_jobs)
@@ -134,14 +125,7 @@ def claim_resource(
         .where(converge_jobs.c.id == row.id)
         .values(claimed_by=worker, claimed_until=now + lease)
     )
-    return ConvergeJob(
-        id=row.id,
-        resource_type=row.resource_type,
-        resource_id=row.resource_id,
-        reason=row.reason,
-        attempts=row.attempts,
-        not_before=row.not_before,
-    )
+    return _job(row)
 
 
 def complete(conn: Connection, job: ConvergeJob) -> None:
@@ -197,14 +181,7 @@ def pending(conn: Connection) -> list[PendingJob]:
     ).all()
     return [
         PendingJob(
-            job=ConvergeJob(
-                id=row.id,
-                resource_type=row.resource_type,
-                resource_id=row.resource_id,
-                reason=row.reason,
-                attempts=row.attempts,
-                not_before=row.not_before,
-            ),
+            job=_job(row),
             last_error=row.last_error,
             planned_at=row.planned_at,
         )
@@ -232,3 +209,14 @@ def drop(conn: Connection, resource_type: str, resource_id: str) -> None:
 
 def pending_count(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(converge_jobs)).scalar_one()
+
+
+def _job(row: Row[Any]) -> ConvergeJob:
+    return ConvergeJob(
+        id=row.id,
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        reason=row.reason,
+        attempts=row.attempts,
+        not_before=row.not_before,
+    )
