@@ -19,7 +19,7 @@ from gogs_scim.cli import app
 from gogs_scim.gogs.client import GogsClient
 from gogs_scim.gogs.sandbox import RunningGogs
 from gogs_scim.scim.patch import PATCH_OP_SCHEMA
-from gogs_scim.scim.schema import GOGS_USER_SCHEMA
+from gogs_scim.scim.schema import GOGS_GROUP_SCHEMA, GOGS_USER_SCHEMA
 from gogs_scim.store import reconcile_runs
 from gogs_scim.store.tables import audit_events
 from gogs_scim.store.tables import reconcile_runs as runs_table
@@ -406,3 +406,29 @@ def test_status_shows_the_last_complete_reconciliation(
     assert "min ago, 1 difference(s) left; within the audit window 1 day" in status()
     assert reconcile(config, "--apply").exit_code == 0
     assert "0 difference(s) left" in status()
+
+
+def test_apply_settles_a_group_no_rule_maps_any_more(
+    mapped: Mapped, gogs: RunningGogs, tmp_path: Path
+) -> None:
+    gname = unique("g")
+    missing_org = unique("nosuchorg")  # create_org = false: the team cannot exist
+    bridge, scim = mapped(rule(gname, missing_org, "devs"))
+    user_id, _ = new_user(scim)
+    group_id = new_group(scim, gname, [user_id])
+
+    def group_state(client: TestClient) -> tuple[str, list[Any]]:
+        ext = client.get(f"/Groups/{group_id}").json()[GOGS_GROUP_SCHEMA]
+        return ext["syncState"], ext["teams"]
+
+    assert group_state(scim)[0] == "error"
+    # The rule goes from the configuration: the group maps to nothing now ...
+    unmapped, scim_after = mapped(database_url=bridge.settings.database.url)
+    assert group_state(scim_after) == ("error", [])  # ... but its state is stale
+    config = write_config(unmapped, gogs, tmp_path)
+    assert reconcile(config).exit_code == 0  # a read-only run changes nothing
+    assert group_state(scim_after) == ("error", [])
+    assert reconcile(config, "--apply").exit_code == 0
+    assert group_state(scim_after) == ("synced", [])
+    [*_, last] = audit(unmapped, "reconcile.run")
+    assert last.detail["groups_settled"] == 1

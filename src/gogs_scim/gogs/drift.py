@@ -34,6 +34,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from gogs_scim.config import TeamMapping
 from gogs_scim.gogs.client import GogsClient, GogsError, GogsTeam, GogsUnreachable, GogsUser
 from gogs_scim.gogs.database_means import GogsDatabase
 from gogs_scim.gogs.deprovision import residual_last_owner
@@ -117,6 +118,11 @@ class DriftDetector:
         self._database = database
         self._delete_accounts = delete_accounts
         self._managed_orgs = tuple(dict.fromkeys(t.org for t in self._targets))
+
+    @property
+    def rules(self) -> tuple[TeamMapping, ...]:
+        """Every mapping rule behind the managed teams."""
+        return tuple(rule for target in self._targets for rule in target.rules)
 
     def detect(self, progress: Progress | None = None) -> Scan:
         """Every difference, teams first then users; raises GogsError when Gogs cannot

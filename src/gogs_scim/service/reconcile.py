@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gogs_scim.audit.trail import AuditEntry, append
 from gogs_scim.background import BackgroundLoop
@@ -27,6 +27,8 @@ from gogs_scim.gogs.client import GogsError
 from gogs_scim.gogs.drift import DriftDetector, DriftItem, Progress, Scan
 from gogs_scim.gogs.reconciler import ConvergeRunner, worker_name
 from gogs_scim.gogs.team_jobs import enqueue_teams
+from gogs_scim.provisioning.teams import rule_matches
+from gogs_scim.store import groups as group_store
 from gogs_scim.store import jobs
 from gogs_scim.store import reconcile_runs as runs
 from gogs_scim.store import users as user_store
@@ -141,9 +143,11 @@ class ReconcileService:
                 repaired=len(repaired),
                 left=len(left.items),
             )
+            settled = 0
             if apply:
                 for item in attempted:
                     append(conn, _repair_entry(item, item.identity not in remaining, run_id, actor))
+                settled = self._settle_unmapped_groups(conn)
             append(
                 conn,
                 AuditEntry(
@@ -158,6 +162,7 @@ class ReconcileService:
                         "drift_found": len(found.items),
                         "repaired": len(repaired),
                         "drift_left": len(left.items),
+                        "groups_settled": settled,
                     },
                 ),
             )
@@ -171,6 +176,19 @@ class ReconcileService:
                 len(repaired),
             )
         return ReconcileReport(run_id, apply, found, left, repaired, busy)
+
+    def _settle_unmapped_groups(self, conn: Connection) -> int:
+        """Groups no rule maps any more feed no team, so nothing in Gogs is left to
+        follow them: a `pending` or `error` from the rules they had goes (else it
+        would stay until the group's next change). The number settled."""
+        rules = self._detector.rules
+        unmapped = [
+            group_id
+            for group_id, display_name, external_id in group_store.unsettled_groups(conn)
+            if not any(rule_matches(rule, display_name, external_id) for rule in rules)
+        ]
+        group_store.set_sync_state(conn, unmapped, "synced", None)
+        return len(unmapped)
 
     def _repair(self, items: list[DriftItem]) -> tuple[str, ...]:
         """Queue and run the converges that repair `items`; the resources left busy."""

@@ -134,6 +134,16 @@ def set_sync_state(
         )
 
 
+def unsettled_groups(conn: Connection) -> list[tuple[str, str, str | None]]:
+    """(id, displayName, externalId) of the live groups not marked `synced`."""
+    rows = conn.execute(
+        select(groups.c.id, groups.c.display_name, groups.c.external_id).where(
+            groups.c.deleted_at.is_(None), groups.c.sync_state != "synced"
+        )
+    )
+    return [(row.id, row.display_name, row.external_id) for row in rows]
+
+
 # -- members ----------------------------------------------------------------------------
 
 _LIVE_MEMBER = (group_members.c.user_id == users.c.id) & users.c.deleted_at.is_(None)
