@@ -229,8 +229,9 @@ class RunningGogs:
     database_path: Path
     repos_root: Path
     pid: int
-    # Gogs's database as a gogs-scim `[gogs] database_url` (sqlite:///..., mysql://...).
-    database_url: str = ""
+    # Gogs's database as a gogs-scim `[gogs] database_url` (sqlite:///..., mysql://...);
+    # it may carry a password, so it stays out of repr too.
+    database_url: str = field(default="", repr=False)
 
     @property
     def http_port(self) -> int:
