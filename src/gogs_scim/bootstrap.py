@@ -45,19 +45,29 @@ log = logging.getLogger(__name__)
 class Bridge:
     settings: Settings
     engine: Engine
-    gogs: GogsClient
+    adapters: GogsAdapters
     reconciler: ConvergeRunner
     users: UserService
     app: Starlette
     worker: ConvergeWorker
     groups: GroupService | None = None
-    gogs_database: GogsDatabase | None = None
     metrics: Metrics | None = None
-    gogs_web: GogsWebSession | None = None
     reconcile: ReconcileService | None = None
     # serve's scheduled reconciliation; None when `[reconcile] interval` is 0.
     scheduler: ReconcileScheduler | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def gogs(self) -> GogsClient:
+        return self.adapters.gogs
+
+    @property
+    def gogs_database(self) -> GogsDatabase | None:
+        return self.adapters.database
+
+    @property
+    def gogs_web(self) -> GogsWebSession | None:
+        return self.adapters.web
 
     def start(self) -> None:
         """Start the background work `serve` runs beside the API."""
@@ -69,11 +79,7 @@ class Bridge:
         if self.scheduler is not None:
             self.scheduler.stop()
         self.worker.stop()
-        self.gogs.close()
-        if self.gogs_database is not None:
-            self.gogs_database.close()
-        if self.gogs_web is not None:
-            self.gogs_web.close()
+        self.adapters.close()
         self.engine.dispose()
 
 
@@ -315,15 +321,13 @@ def build_bridge(settings: Settings) -> Bridge:
     return Bridge(
         settings=settings,
         engine=engine,
-        gogs=gogs,
+        adapters=adapters,
         reconciler=reconciler,
         users=users,
         groups=groups,
         app=app,
         worker=ConvergeWorker(reconciler),
-        gogs_database=gogs_database,
         metrics=metrics,
-        gogs_web=gogs_web,
         reconcile=reconcile,
         scheduler=scheduler,
         started_at=started_at,

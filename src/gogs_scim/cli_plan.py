@@ -56,18 +56,14 @@ def plan_command(
 
 
 def _plan_all(settings: Settings) -> list[tuple[PendingJob, JobPlan]]:
-    from gogs_scim.bootstrap import planner
+    from gogs_scim.bootstrap import convergers, planner
     from gogs_scim.gogs.team_jobs import TeamJobRunner
-    from gogs_scim.gogs.teams import TeamConverger
     from gogs_scim.store import jobs
 
     with store_and_gogs(settings) as (engine, adapters):
+        applying = convergers(settings, adapters.gogs, adapters.database, adapters.web)
         # The runner only reads the store here (desired members); it never runs a job.
-        teams = TeamJobRunner(
-            engine,
-            TeamConverger(adapters.gogs, admin_user=settings.gogs.admin_user),
-            settings.mappings,
-        )
+        teams = TeamJobRunner(engine, applying.teams, settings.mappings)
         jobs_planner = planner(settings, engine, adapters, teams)
         with engine.connect() as conn:
             pending = jobs.pending(conn)

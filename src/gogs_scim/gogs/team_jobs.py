@@ -109,7 +109,8 @@ class TeamJobRunner:
             try:
                 result = self._converger.converge(target, desired, granted)
             except TeamConvergeInterrupted as interrupted:
-                self._remember(target, interrupted.added, interrupted.removed)
+                with self._engine.begin() as conn:
+                    _remember(conn, target, interrupted.added, interrupted.removed)
                 raise interrupted.cause from interrupted
         except GogsUnreachable as exc:
             detail = f"Gogs is unreachable: {exc}"
@@ -119,18 +120,9 @@ class TeamJobRunner:
         except GogsError as exc:
             detail = f"Gogs refused: {exc}"
             return self._failed(job, target, group_ids, "rejected", detail, request_id)
-        now = datetime.now(UTC)
         warning = "; ".join(result.warnings) or None
         with self._engine.begin() as conn:
-            team_grants.record_changes(
-                conn,
-                target.key,
-                target.org,
-                target.team,
-                added=result.added,
-                removed=result.removed,
-                now=now,
-            )
+            _remember(conn, target, result.added, result.removed)
             group_store.set_sync_state(conn, group_ids, "error" if warning else "synced", warning)
             jobs.complete(conn, job)
             for call in result.calls:
@@ -146,20 +138,6 @@ class TeamJobRunner:
                     ),
                 )
         return TeamRunResult("synced", warning or "")
-
-    def _remember(
-        self, target: TeamTarget, added: tuple[str, ...], removed: tuple[str, ...]
-    ) -> None:
-        with self._engine.begin() as conn:
-            team_grants.record_changes(
-                conn,
-                target.key,
-                target.org,
-                target.team,
-                added=added,
-                removed=removed,
-                now=datetime.now(UTC),
-            )
 
     def _failed(
         self,
@@ -189,3 +167,18 @@ class TeamJobRunner:
             )
         log.warning("converge of %s failed (%s): %s", target.key, outcome, message)
         return TeamRunResult(outcome, message)
+
+
+def _remember(
+    conn: Connection, target: TeamTarget, added: Iterable[str], removed: Iterable[str]
+) -> None:
+    """Record whom the bridge added to (removed from) the team: team_grants."""
+    team_grants.record_changes(
+        conn,
+        target.key,
+        target.org,
+        target.team,
+        added=added,
+        removed=removed,
+        now=datetime.now(UTC),
+    )
